@@ -1,0 +1,1 @@
+"""The local OpenAI-compatible batch server (emulator with fault injection)."""
