@@ -144,9 +144,11 @@ class BudgetReached:
                 f"{_amount(self.resource, self.limit)}. Raise it with {self.flag} (setting {self.setting})."
             )
         basis = "true spend" if self.basis == "true" else "spent and reserved (predicted)"
+        needs = _amount(self.resource, self.requested)
+        step = f", the next step needs {needs} more" if self.requested else ""
         return (
-            f"{name} reached: {_amount(self.resource, self.spent)} {basis}, the next step needs "
-            f"{_amount(self.resource, self.requested)} more, limit {_amount(self.resource, self.limit)}. "
+            f"{name} reached: {_amount(self.resource, self.spent)} {basis}{step}, "
+            f"limit {_amount(self.resource, self.limit)}. "
             f"Submission stopped; raise it with {self.flag} (setting {self.setting}) and run again."
         )
 
