@@ -1,0 +1,82 @@
+"""The ASGI application: FastAPI routes behind the :class:`~batchwright.server.gate.Gate`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from batchwright.server import admin, batches, direct, files
+from batchwright.server.api_errors import APIError, error_body, json_response
+from batchwright.server.backend import ModelBackend
+from batchwright.server.config import ServerConfig
+from batchwright.server.gate import Gate
+from batchwright.server.lifecycle import BatchRunner
+from batchwright.server.state import ServerState
+from batchwright.server.storage import Storage
+
+logger = logging.getLogger("batchwright.server")
+
+
+def make_backend(config: ServerConfig) -> tuple[ModelBackend, bool]:
+    """The model backend for ``config`` and whether the server owns (and must close) it."""
+    if config.backend is not None:
+        return config.backend, False
+    if config.upstream:
+        from batchwright.server.upstream import UpstreamBackend
+
+        return UpstreamBackend(config.upstream, max_concurrency=config.upstream_concurrency), True
+    from batchwright.server.fake_model import FakeModel
+
+    return FakeModel(seed=config.seed), True
+
+
+def create_app(config: ServerConfig) -> Any:
+    """The server's ASGI app; its lifespan opens storage and resumes unfinished batches."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = Storage(config.data_dir)
+        backend, owned = make_backend(config)
+        state = ServerState(config, storage, backend)
+        state.runner = BatchRunner(state)
+        app.state.server = state
+        state.runner.resume_all()
+        try:
+            yield
+        finally:
+            await state.runner.stop()
+            state.flush_direct_log()
+            if owned:
+                await backend.aclose()
+            storage.close()
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    for module in (files, batches, direct, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(APIError)
+    async def api_error(_request: Request, error: APIError) -> Response:
+        return error.response()
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if error.status_code in (404, 405):
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        else:
+            message = str(error.detail)
+        return json_response(error_body(message), error.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, error: Exception) -> Response:
+        logger.exception("internal error", exc_info=error)
+        return json_response(
+            error_body("The server had an error while processing your request.", type="server_error"), 500
+        )
+
+    return Gate(app)

@@ -1,0 +1,52 @@
+"""Direct endpoints (chat completions, responses, embeddings, completions, models) via the backend."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from batchwright.server.api_errors import json_response
+from batchwright.server.batches import json_object
+from batchwright.server.faults import DIRECT_ENDPOINTS
+from batchwright.server.state import ServerState
+from batchwright.server.storage import new_id
+from batchwright.server.usage import usage_of
+from batchwright.tokens import count_input_tokens
+
+router = APIRouter()
+
+
+async def direct_request(request: Request) -> Response:
+    """Answer one model request through the backend, after the RPM/TPM limits (if any)."""
+    state: ServerState = request.app.state.server
+    url = request.scope["path"]
+    body = await json_object(request)
+    request_id = new_id("req_")
+    headers = {"x-request-id": request_id}
+    model = body.get("model")
+    limiter = state.limiter
+    if limiter is not None and limiter.applies_to(url):
+        limiter.admit(str(model), count_input_tokens(url, body))
+        headers.update(limiter.headers())
+    answer = await state.backend.respond(url, body)
+    tokens_in, tokens_out, _cached, _reasoning = (
+        usage_of(answer.body) if answer.status_code == 200 else (0, 0, 0, 0)
+    )
+    model_name = model if isinstance(model, str) else None
+    state.log_direct(
+        (request_id, url, model_name, answer.status_code, tokens_in, tokens_out, int(time.time()))
+    )
+    return json_response(answer.body, answer.status_code, headers)
+
+
+for _path in DIRECT_ENDPOINTS:
+    router.add_api_route(_path, direct_request, methods=["POST"], include_in_schema=False)
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> Response:
+    """The models the backend serves."""
+    answer = await request.app.state.server.backend.respond("/v1/models", {})
+    return json_response(answer.body, answer.status_code)
