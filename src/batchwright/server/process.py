@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -178,7 +178,13 @@ def run_server(config: ServerConfig) -> Iterator[RunningServer]:
         server.stop()
 
 
-def serve_forever(config: ServerConfig) -> None:
-    """Run the server in the foreground until interrupted (Ctrl+C / SIGTERM)."""
+def serve_forever(config: ServerConfig, announce: Callable[[str], None] | None = None) -> None:
+    """Run the server in the foreground until interrupted (Ctrl+C / SIGTERM).
+
+    ``announce`` receives the base URL once the port is bound (useful with port 0).
+    """
     sock = bind_socket(config.host, config.port)
+    if announce is not None:
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        announce(f"http://{host}:{sock.getsockname()[1]}/v1")
     uvicorn_server(config).run(sockets=[sock])

@@ -1,0 +1,55 @@
+"""``batchwright serve`` as a real process: announces its URL and key, serves the SDK, stops on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import openai
+import pytest
+
+from batchwright.cli.serve import parse_model_limits, parse_speed
+from batchwright.errors import ConfigError
+
+
+def test_serve_process_answers_the_sdk(tmp_path):
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("http:\n  - {endpoint: 'GET /v1/models', kind: error, status: 503, first: 1}\n")
+    command = [sys.executable, "-c", "from batchwright.cli import main; main()", "serve", "--port", "0",
+               "--speed", "instant", "--data-dir", str(tmp_path / "data"), "--faults", str(faults)]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("batchwright local batch server: http://127.0.0.1:"), first
+        base_url = first.split(": ", 1)[1].strip()
+        key_line = process.stdout.readline()
+        assert "sk-batchwright-local" in key_line
+        client = openai.OpenAI(base_url=base_url, api_key="sk-batchwright-local", max_retries=0)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.files.list()
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with pytest.raises(openai.InternalServerError):
+            client.models.list()  # the fault plan from --faults
+        assert client.models.list().data
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    assert oct(os.stat(tmp_path / "data").st_mode & 0o777) == "0o700"
+
+
+def test_bad_options_are_config_errors():
+    assert parse_speed("instant") == float("inf") and parse_speed("60") == 60.0
+    with pytest.raises(ConfigError):
+        parse_speed("-1")
+    assert parse_model_limits(["gpt-4o=1_000", "o3=5"]) == {"gpt-4o": 1000, "o3": 5}
+    with pytest.raises(ConfigError):
+        parse_model_limits(["gpt-4o"])
