@@ -1,0 +1,47 @@
+"""Fake embeddings: unit-norm float32 vectors, a pure function of (model, dimensions, input, seed).
+
+The same text always gets the same vector, whatever else is in the request, so similarity code can be
+exercised. Vectors are float32 (as the API's are): the ``float`` and ``base64`` encodings carry the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import random
+import struct
+from typing import Any
+
+from batchwright.server.models import embedding_dimensions
+
+
+def embeddings_body(body: dict[str, Any], seed: int, prompt_tokens: int) -> dict[str, Any]:
+    """The ``CreateEmbeddingResponse`` body for a validated embeddings request."""
+    model = body["model"]
+    dimensions = body.get("dimensions") or embedding_dimensions(model)
+    inputs = body["input"]
+    if isinstance(inputs, str) or (isinstance(inputs, list) and isinstance(inputs[0], int)):
+        inputs = [inputs]
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for index, item in enumerate(inputs):
+        packed = _vector_bytes(model, dimensions, item, seed)
+        vector: Any = base64.b64encode(packed).decode() if as_base64 else list(_unpack(packed))
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    return {"object": "list", "data": data, "model": model, "usage": usage}
+
+
+def _vector_bytes(model: str, dimensions: int, item: Any, seed: int) -> bytes:
+    key = json.dumps([model, dimensions, item, seed], ensure_ascii=False).encode()
+    rng = random.Random(hashlib.blake2b(key, digest_size=16).digest())
+    raw = struct.unpack(f"<{dimensions}h", rng.randbytes(2 * dimensions))
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return struct.pack(f"<{dimensions}f", *(x / norm for x in raw))
+
+
+def _unpack(packed: bytes) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(packed) // 4}f", packed)

@@ -1,0 +1,464 @@
+"""The fake model: SDK-valid objects, schema-valid JSON, tool calls, token limits, usage, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import struct
+
+import jsonschema
+import pytest
+from openai.types import Completion, CreateEmbeddingResponse, Model
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
+
+from batchwright.server.fake_model import FakeModel
+from batchwright.tokens import count_input_tokens, get_encoding
+
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+COMPLETIONS = "/v1/completions"
+EMBEDDINGS = "/v1/embeddings"
+
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "email": {"type": ["string", "null"], "format": "email"},
+        "friends": {"type": "array", "items": {"$ref": "#/$defs/friend"}, "maxItems": 3},
+    },
+    "required": ["name", "age", "email", "friends"],
+    "additionalProperties": False,
+    "$defs": {
+        "friend": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "since": {"type": "string", "format": "date"}},
+            "required": ["name", "since"],
+            "additionalProperties": False,
+        }
+    },
+}
+WEATHER_TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+
+
+def chat_body(text: str = "Tell me about batches.", **extra) -> dict:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def ok(model: FakeModel, url: str, body: dict) -> dict:
+    answer = asyncio.run(model.respond(url, body))
+    assert answer.status_code == 200, answer.body
+    return answer.body
+
+
+def error(model: FakeModel, url: str, body: dict) -> tuple[int, dict]:
+    answer = model.answer(url, body)
+    assert set(answer.body) == {"error"}
+    assert set(answer.body["error"]) == {"message", "type", "param", "code"}
+    return answer.status_code, answer.body["error"]
+
+
+def test_plain_chat_completion_is_sdk_valid_with_exact_usage():
+    body = chat_body()
+    result = ok(FakeModel(), CHAT, body)
+    completion = ChatCompletion.model_validate(result)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop" and choice.message.content
+    encoding = get_encoding("o200k_base")
+    assert completion.usage.prompt_tokens == count_input_tokens(CHAT, body)
+    assert completion.usage.completion_tokens == len(encoding.encode(choice.message.content))
+    assert (
+        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    assert completion.usage.completion_tokens_details.reasoning_tokens == 0
+
+
+def test_old_models_count_completion_tokens_with_cl100k():
+    body = {**chat_body(), "model": "gpt-3.5-turbo"}
+    completion = ChatCompletion.model_validate(ok(FakeModel(), CHAT, body))
+    content = completion.choices[0].message.content
+    assert completion.usage.completion_tokens == len(get_encoding("cl100k_base").encode(content))
+
+
+def test_strict_json_schema_chat_answers_validate():
+    model = FakeModel(seed=3)
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True}}
+    for index in range(30):
+        result = ok(model, CHAT, chat_body(f"person {index}", response_format=fmt, n=2))
+        for choice in ChatCompletion.model_validate(result).choices:
+            jsonschema.validate(json.loads(choice.message.content), PERSON_SCHEMA)
+
+
+def test_strict_json_schema_responses_answers_validate():
+    model = FakeModel()
+    text = {"format": {"type": "json_schema", "name": "person", "schema": PERSON_SCHEMA, "strict": True}}
+    for index in range(20):
+        body = {"model": "gpt-4.1-mini", "input": f"person {index}", "text": text}
+        response = Response.model_validate(ok(model, RESPONSES, body))
+        assert response.status == "completed"
+        jsonschema.validate(json.loads(response.output_text), PERSON_SCHEMA)
+        assert response.usage.input_tokens == count_input_tokens(RESPONSES, body)
+
+
+def test_json_object_mode_returns_an_object():
+    fmt = {"type": "json_object"}
+    result = ok(FakeModel(), CHAT, chat_body("Answer in JSON.", response_format=fmt))
+    assert isinstance(json.loads(result["choices"][0]["message"]["content"]), dict)
+
+
+def test_required_tool_choice_gives_schema_valid_tool_call():
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "weather", "parameters": WEATHER_TOOL_PARAMETERS, "strict": True},
+        },
+        {"type": "function", "function": {"name": "noop"}},
+    ]
+    seen = set()
+    for index in range(20):
+        result = ok(FakeModel(), CHAT, chat_body(f"q{index}", tools=tools, tool_choice="required"))
+        choice = ChatCompletion.model_validate(result).choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        call = choice.message.tool_calls[0]
+        arguments = json.loads(call.function.arguments)
+        seen.add(call.function.name)
+        if call.function.name == "weather":
+            jsonschema.validate(arguments, WEATHER_TOOL_PARAMETERS)
+        else:
+            assert arguments == {}
+    assert seen == {"weather", "noop"}
+
+
+def test_named_tool_choice_and_auto_choice():
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": WEATHER_TOOL_PARAMETERS}}]
+    named = {"type": "function", "function": {"name": "weather"}}
+    result = ok(FakeModel(), CHAT, chat_body(tools=tools, tool_choice=named))
+    assert result["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "weather"
+    outcomes = {
+        ok(FakeModel(), CHAT, chat_body(f"q{i}", tools=tools))["choices"][0]["finish_reason"]
+        for i in range(30)
+    }
+    assert outcomes == {"tool_calls", "stop"}  # under "auto" the model sometimes calls, sometimes talks
+    none = ok(FakeModel(), CHAT, chat_body(tools=tools, tool_choice="none"))
+    assert none["choices"][0]["finish_reason"] == "stop"
+
+
+def test_responses_function_call():
+    tools = [{"type": "function", "name": "weather", "parameters": WEATHER_TOOL_PARAMETERS, "strict": True}]
+    body = {"model": "gpt-4o", "input": "weather?", "tools": tools, "tool_choice": "required"}
+    response = Response.model_validate(ok(FakeModel(), RESPONSES, body))
+    call = response.output[0]
+    assert call.type == "function_call" and call.name == "weather"
+    jsonschema.validate(json.loads(call.arguments), WEATHER_TOOL_PARAMETERS)
+
+
+def test_n_choices_sum_their_tokens():
+    result = ChatCompletion.model_validate(ok(FakeModel(), CHAT, chat_body(n=4)))
+    assert [choice.index for choice in result.choices] == [0, 1, 2, 3]
+    encoding = get_encoding("o200k_base")
+    total = sum(len(encoding.encode(choice.message.content)) for choice in result.choices)
+    assert result.usage.completion_tokens == total
+    assert len({choice.message.content for choice in result.choices}) > 1
+
+
+def test_max_completion_tokens_cuts_the_answer():
+    for limit_key in ("max_completion_tokens", "max_tokens"):
+        result = ChatCompletion.model_validate(ok(FakeModel(), CHAT, chat_body(**{limit_key: 5})))
+        assert result.choices[0].finish_reason == "length"
+        assert result.usage.completion_tokens == 5
+        assert len(get_encoding("o200k_base").encode(result.choices[0].message.content)) == 5
+
+
+def test_cut_json_answer_is_invalid_json():
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True}}
+    result = ok(FakeModel(), CHAT, chat_body(response_format=fmt, max_completion_tokens=6))
+    assert result["choices"][0]["finish_reason"] == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result["choices"][0]["message"]["content"])
+
+
+def test_responses_max_output_tokens_gives_incomplete():
+    body = {"model": "gpt-4o", "input": "Write a long story.", "max_output_tokens": 16}
+    response = Response.model_validate(ok(FakeModel(), RESPONSES, body))
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.usage.output_tokens == 16
+
+
+def test_reasoning_models_spend_reasoning_tokens_within_the_limit():
+    result = ChatCompletion.model_validate(ok(FakeModel(), CHAT, {**chat_body(), "model": "o4-mini"}))
+    details = result.usage.completion_tokens_details
+    visible = len(get_encoding("o200k_base").encode(result.choices[0].message.content))
+    assert details.reasoning_tokens > 0
+    assert result.usage.completion_tokens == visible + details.reasoning_tokens
+    starved = ok(FakeModel(), CHAT, {**chat_body(), "model": "gpt-5", "max_completion_tokens": 20})
+    assert starved["choices"][0]["finish_reason"] == "length"
+    assert starved["choices"][0]["message"]["content"] == ""
+    assert (
+        starved["usage"]["completion_tokens"]
+        == starved["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    )
+    minimal = ok(FakeModel(), CHAT, {**chat_body(), "model": "gpt-5", "reasoning_effort": "minimal"})
+    assert minimal["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0
+
+
+def test_responses_reasoning_item_and_usage():
+    body = {"model": "o3", "input": "think", "reasoning": {"effort": "high"}}
+    response = Response.model_validate(ok(FakeModel(), RESPONSES, body))
+    assert response.output[0].type == "reasoning"
+    assert response.usage.output_tokens_details.reasoning_tokens >= 256
+
+
+def test_cached_tokens_for_long_prompts_only():
+    long_body = chat_body("word " * 3000)
+    usage = ok(FakeModel(cached_share=0.5), CHAT, long_body)["usage"]
+    cached = usage["prompt_tokens_details"]["cached_tokens"]
+    assert usage["prompt_tokens"] >= 3000
+    assert cached % 128 == 0 and 1024 <= cached <= usage["prompt_tokens"] // 2
+    assert ok(FakeModel(), CHAT, chat_body())["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    assert (
+        ok(FakeModel(cached_share=0), CHAT, long_body)["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    )
+
+
+def test_legacy_completions_default_to_16_tokens():
+    result = Completion.model_validate(
+        ok(FakeModel(), COMPLETIONS, {"model": "gpt-3.5-turbo-instruct", "prompt": "Hi"})
+    )
+    assert result.choices[0].finish_reason == "length" and result.usage.completion_tokens == 16
+    many = ok(
+        FakeModel(), COMPLETIONS, {"model": "davinci-002", "prompt": ["a", "b"], "n": 2, "max_tokens": 200}
+    )
+    assert len(Completion.model_validate(many).choices) == 4
+
+
+def test_embeddings_dimensions_norm_and_base64():
+    model = FakeModel()
+    for name, size in (("text-embedding-3-small", 1536), ("text-embedding-3-large", 3072)):
+        result = CreateEmbeddingResponse.model_validate(
+            ok(model, EMBEDDINGS, {"model": name, "input": "hello"})
+        )
+        assert len(result.data[0].embedding) == size
+    body = {"model": "text-embedding-3-small", "input": ["hello", "world"], "dimensions": 256}
+    floats = CreateEmbeddingResponse.model_validate(ok(model, EMBEDDINGS, body))
+    assert [len(item.embedding) for item in floats.data] == [256, 256]
+    assert all(
+        math.isclose(math.fsum(x * x for x in item.embedding), 1.0, rel_tol=1e-5) for item in floats.data
+    )
+    assert floats.usage.prompt_tokens == count_input_tokens(EMBEDDINGS, body)
+    encoded = ok(model, EMBEDDINGS, {**body, "encoding_format": "base64"})
+    for item, expected in zip(encoded["data"], floats.data, strict=True):
+        raw = base64.b64decode(item["embedding"])
+        assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == expected.embedding
+    alone = ok(model, EMBEDDINGS, {"model": "text-embedding-3-small", "input": "world", "dimensions": 256})
+    assert alone["data"][0]["embedding"] == floats.data[1].embedding  # same text, same vector
+
+
+def test_models_list_is_sdk_valid():
+    result = ok(FakeModel(), "/v1/models", {})
+    assert result["object"] == "list"
+    models = [Model.model_validate(item) for item in result["data"]]
+    assert {"gpt-4o-mini", "text-embedding-3-small"} <= {m.id for m in models}
+
+
+def test_paths_without_v1_prefix_are_accepted():
+    assert FakeModel().answer("/chat/completions", chat_body()).status_code == 200
+    status, body = error(FakeModel(), "/v1/nope", {})
+    assert status == 404 and body["message"] == "Invalid URL (POST /v1/nope)"
+
+
+def test_determinism_by_body_seed_and_repeat():
+    body = chat_body("same question")
+
+    def content(model: FakeModel, request: dict) -> str:
+        return ok(model, CHAT, request)["choices"][0]["message"]["content"]
+
+    first = content(FakeModel(seed=1), body)
+    assert content(FakeModel(seed=1), body) == first
+    assert content(FakeModel(seed=2), body) != first
+    assert content(FakeModel(seed=1), chat_body("other question")) != first
+    model = FakeModel(seed=1)
+    answers = [content(model, body) for _ in range(3)]
+    assert answers[0] == first and len(set(answers)) == 3  # a retry of the same body gets a new answer
+    cold = {**body, "temperature": 0}
+    assert len({content(model, cold) for _ in range(3)}) == 1
+
+
+def test_echo_mode_repeats_the_last_user_message():
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "ping 42"}],
+    }
+    assert ok(FakeModel(echo=True), CHAT, body)["choices"][0]["message"]["content"] == "ping 42"
+    responses = {
+        "model": "gpt-4o",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "pong"}]}],
+    }
+    assert Response.model_validate(ok(FakeModel(echo=True), RESPONSES, responses)).output_text == "pong"
+
+
+MESSAGE = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "param", "code", "message_part"),
+    [
+        (CHAT, {"messages": MESSAGE}, None, None, "you must provide a model parameter"),
+        (CHAT, {"model": "gpt-4o"}, "messages", "missing_required_parameter", "Missing required parameter"),
+        (CHAT, {"model": "gpt-4o", "messages": []}, "messages", "empty_array", "empty array"),
+        (CHAT, {"model": "gpt-4o", "messages": "hi"}, "messages", "invalid_type", "expected an array"),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": [{"role": "bot", "content": "x"}]},
+            "messages[0].role",
+            "invalid_value",
+            "'bot'",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "temprature": 1},
+            None,
+            None,
+            "Unrecognized request argument supplied: temprature",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "n": 0},
+            "n",
+            "integer_below_min_value",
+            "Expected a value >= 1",
+        ),
+        (CHAT, {"model": "gpt-4o", "messages": MESSAGE, "n": 129}, "n", "integer_above_max_value", "<= 128"),
+        (
+            CHAT,
+            {"model": "o3", "messages": MESSAGE, "max_tokens": 10},
+            "max_tokens",
+            "unsupported_parameter",
+            "max_completion_tokens",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "response_format": {"type": "json_object"}},
+            "messages",
+            None,
+            "must contain the word 'json'",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "tool_choice": "required"},
+            "tool_choice",
+            None,
+            "only allowed when 'tools'",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "stream": True},
+            "stream",
+            "unsupported_parameter",
+            "Streaming",
+        ),
+        (
+            CHAT,
+            {
+                "model": "gpt-4o",
+                "messages": MESSAGE,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "loose",
+                        "strict": True,
+                        "schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+                    },
+                },
+            },
+            "response_format",
+            "invalid_json_schema",
+            "Invalid schema for response_format 'loose': In context=(), 'additionalProperties' is required",
+        ),
+        (
+            CHAT,
+            {
+                "model": "gpt-4o",
+                "messages": MESSAGE,
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "f",
+                            "strict": True,
+                            "parameters": {**WEATHER_TOOL_PARAMETERS, "required": ["city"]},
+                        },
+                    }
+                ],
+                "tool_choice": "required",
+            },
+            "tools[0].function.parameters",
+            "invalid_function_parameters",
+            "Invalid schema for function 'f'",
+        ),
+        (
+            RESPONSES,
+            {"input": "hi"},
+            "model",
+            "missing_required_parameter",
+            "Missing required parameter: 'model'.",
+        ),
+        (
+            RESPONSES,
+            {"model": "gpt-4o", "input": "hi", "foo": 1},
+            "foo",
+            "unknown_parameter",
+            "Unknown parameter: 'foo'.",
+        ),
+        (
+            RESPONSES,
+            {"model": "gpt-4o", "input": "hi", "max_output_tokens": 5},
+            "max_output_tokens",
+            "integer_below_min_value",
+            ">= 16",
+        ),
+        (EMBEDDINGS, {"model": "text-embedding-3-small", "input": ""}, None, None, "'$.input' is invalid"),
+        (EMBEDDINGS, {"model": "text-embedding-3-small", "input": []}, None, None, "'$.input' is invalid"),
+        (
+            EMBEDDINGS,
+            {"model": "text-embedding-ada-002", "input": "x", "dimensions": 8},
+            None,
+            None,
+            "does not support specifying dimensions",
+        ),
+        (
+            EMBEDDINGS,
+            {"model": "text-embedding-3-small", "input": "x", "dimensions": 4096},
+            "dimensions",
+            "integer_above_max_value",
+            "<= 1536",
+        ),
+        (
+            EMBEDDINGS,
+            {"model": "text-embedding-3-small", "input": "x", "encoding_format": "hex"},
+            "encoding_format",
+            "invalid_value",
+            "'float' and 'base64'",
+        ),
+        (COMPLETIONS, {"prompt": "x"}, None, None, "you must provide a model parameter"),
+    ],
+)
+def test_bad_requests_get_the_real_400(url, body, param, code, message_part):
+    status, detail = error(FakeModel(), url, body)
+    assert status == 400
+    assert detail["type"] == "invalid_request_error"
+    assert detail["param"] == param and detail["code"] == code
+    assert message_part in detail["message"]
+
+
+def test_non_object_body_is_a_400_not_an_exception():
+    status, detail = error(FakeModel(), CHAT, ["not", "an", "object"])  # type: ignore[arg-type]
+    assert status == 400 and "JSON object" in detail["message"]
