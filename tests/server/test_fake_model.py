@@ -462,3 +462,29 @@ def test_bad_requests_get_the_real_400(url, body, param, code, message_part):
 def test_non_object_body_is_a_400_not_an_exception():
     status, detail = error(FakeModel(), CHAT, ["not", "an", "object"])  # type: ignore[arg-type]
     assert status == 400 and "JSON object" in detail["message"]
+
+
+# ---- through the local server and the official SDK ------------------------------------------------------
+
+
+def test_sdk_round_trip_through_the_local_server(local_server):
+    import openai
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+        districts: list[str]
+
+    client = openai.OpenAI(base_url=local_server.base_url, api_key=local_server.api_key)
+    parsed = client.chat.completions.parse(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "A city."}], response_format=City
+    )
+    assert isinstance(parsed.choices[0].message.parsed, City)
+    vector = client.embeddings.create(model="text-embedding-3-small", input="hello", dimensions=64)
+    assert len(vector.data[0].embedding) == 64  # the SDK asked for base64 and decoded it
+    assert math.isclose(math.fsum(x * x for x in vector.data[0].embedding), 1.0, rel_tol=1e-5)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[])
+    assert caught.value.code == "empty_array"
+    assert "gpt-4o-mini" in {model.id for model in client.models.list()}

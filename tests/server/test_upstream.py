@@ -167,3 +167,30 @@ def test_a_new_event_loop_gets_a_working_client(upstream):
     for _ in range(2):  # asyncio.run makes a fresh loop each time; the backend must not reuse a dead pool
         assert asyncio.run(backend.respond("/v1/chat/completions", CHAT_BODY)).status_code == 200
     asyncio.run(backend.aclose())
+
+
+def test_our_server_forwarding_to_our_server(tmp_path):
+    """A second local server uses the first as its upstream: the SDK sees the first one's fake model."""
+    import openai
+
+    from batchwright.server import INSTANT, ServerConfig, run_server
+
+    with run_server(ServerConfig(data_dir=tmp_path / "model", speed=INSTANT, seed=5)) as model_server:
+        backend = UpstreamBackend(model_server.base_url, api_key=model_server.api_key, max_concurrency=4)
+        config = ServerConfig(data_dir=tmp_path / "front", speed=INSTANT, backend=backend)
+        with run_server(config) as front:
+            client = openai.OpenAI(base_url=front.base_url, api_key=front.api_key)
+            direct = openai.OpenAI(base_url=model_server.base_url, api_key=model_server.api_key)
+            body = {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "via upstream"}],
+                "temperature": 0,
+            }
+            forwarded = client.chat.completions.create(**body)
+            assert (
+                forwarded.choices[0].message.content
+                == direct.chat.completions.create(**body).choices[0].message.content
+            )
+            with pytest.raises(openai.BadRequestError):
+                client.chat.completions.create(model="gpt-4o-mini", messages=[])
+        asyncio.run(backend.aclose())

@@ -148,7 +148,7 @@ def pseudo_text(rng: random.Random) -> str:
 
 
 def _sentence(rng: random.Random) -> str:
-    words = [_VOCABULARY[rng.randrange(len(_VOCABULARY))] for _ in range(rng.randint(5, 13))]
+    words = rng.choices(_VOCABULARY, k=rng.randint(5, 13))
     return " ".join(words).capitalize() + "."
 
 
