@@ -1,0 +1,258 @@
+"""The public engine: a sync facade over the asyncio core, owning one locked task directory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from batchwright.config import EngineSettings
+from batchwright.engine.collect import BatchCollector
+from batchwright.engine.commit import OutcomeCommitter, ResultHook
+from batchwright.engine.intake import RequestIntake
+from batchwright.engine.maintenance import Maintenance
+from batchwright.engine.planner import BatchPlanner
+from batchwright.engine.predict import CostModel
+from batchwright.engine.push import BatchPusher
+from batchwright.engine.runner import Runner
+from batchwright.engine.structured import ResponseModels
+from batchwright.engine.types import RequestSpec, RunSummary, StopReason
+from batchwright.errors import StateError
+from batchwright.providers.base import Provider
+from batchwright.store.db import DB_NAME, Store
+from batchwright.store.lock import TaskLock
+
+ProviderFactory = Callable[[EngineSettings], Provider]
+_ADD_CHUNK = 10_000
+
+
+def _default_provider(settings: EngineSettings) -> Provider:
+    from batchwright.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(settings)
+
+
+class Engine:
+    """A task directory opened for running: exclusive lock, database, and the batch engine.
+
+    Use as a context manager (or call :meth:`close`). ``result_hook`` is called inside the committing
+    transaction for every success candidate and every final failure (see :class:`ResultContext`).
+    """
+
+    def __init__(
+        self,
+        task_dir: str | Path,
+        settings: EngineSettings | None = None,
+        *,
+        task_name: str | None = None,
+        result_hook: ResultHook | None = None,
+        response_models: Iterable[type[pydantic.BaseModel]] = (),
+        provider_factory: ProviderFactory = _default_provider,
+    ) -> None:
+        self.task_dir = Path(task_dir)
+        self.task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.settings = settings if settings is not None else EngineSettings()
+        self._lock = TaskLock(self.task_dir)
+        self._lock.acquire()
+        try:
+            self.store = Store.open(self.task_dir)
+            self._check_task_name(task_name)
+        except BaseException:
+            self._lock.release()
+            raise
+        self.work_dir = self.task_dir / "tmp"
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(mode=0o700)
+        self.models = ResponseModels()
+        for model in response_models:
+            self.models.register(model)
+        self._hook = result_hook
+        self._provider_factory = provider_factory
+        self._build()
+        self.maintenance.recover_direct_attempts()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _build(self) -> None:
+        self.costs = CostModel(self.settings)
+        self.intake = RequestIntake(self.settings, self.models, self.costs)
+        self.committer = OutcomeCommitter(self.store, self.settings, self.costs, self.intake, self._hook)
+        self.planner = BatchPlanner(self.store, self.settings)
+        self.maintenance = Maintenance(self.store, self.work_dir)
+
+    def _check_task_name(self, task_name: str | None) -> None:
+        if task_name is None:
+            return
+        stored = self.store.get_meta("task_name")
+        if stored is None:
+            self.store.set_meta("task_name", task_name)
+        elif stored != task_name:
+            self.store.close()
+            raise StateError(
+                f"{self.task_dir} belongs to task {stored!r}, not {task_name!r}.",
+                remedy="Use another task directory, or the task that created this one.",
+            )
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self.store.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._lock.release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- task identity ------------------------------------------------------------------------
+    @property
+    def task_id(self) -> str:
+        """The random id of this task (in remote file names and batch metadata)."""
+        return self.store.task_id
+
+    @property
+    def task_meta(self) -> dict[str, Any] | None:
+        """The task layer's metadata, fixed when the task is created."""
+        value = self.store.get_meta("task_meta")
+        return None if value is None else json.loads(value)
+
+    def set_task_meta(self, meta: dict[str, Any]) -> None:
+        """Store (or with ``reinit_meta``, replace) the task metadata."""
+        self.store.set_meta("task_meta", json.dumps(meta))
+
+    # --- requests and items -------------------------------------------------------------------
+    def add_requests(self, specs: Iterable[RequestSpec]) -> int:
+        """Add requests, streamed and committed in chunks; returns how many were added.
+
+        A bad spec raises :class:`~batchwright.errors.InputError`; its chunk is not written.
+        """
+        total = 0
+        iterator = iter(specs)
+        while chunk := list(islice(iterator, _ADD_CHUNK)):
+            with self.store.transaction() as conn:
+                total += self.intake.insert(conn, chunk)
+        return total
+
+    def add_items(self, items: Iterable[tuple[str, Any]]) -> int:
+        """Register items (key, JSON-able state) as pending; known keys are left alone."""
+        return self.maintenance.add_items(items)
+
+    def known_item_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` already in the items table."""
+        return self.maintenance.known_item_keys(keys)
+
+    def items(self, states: Iterable[str] | None = None) -> Iterator[tuple[str, str, Any, str | None]]:
+        """``(key, state, state JSON, last error)`` of items, optionally only in ``states``, paged."""
+        return self.maintenance.iter_items(states)
+
+    def iter_outputs(self, after_id: int = 0, page: int = 1000) -> Iterator[tuple[int, str | None, Any]]:
+        """``(output id, item key, row)`` of stored output rows in commit order, paged."""
+        return self.maintenance.iter_outputs(after_id, page)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Counts by state of ``items``, ``requests``, ``batches``; ``remote``: open batches by status."""
+        return self.maintenance.counts()
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Predicted and true tokens/cost per (model, mode) over the whole task."""
+        return self.maintenance.usage()
+
+    # --- running ------------------------------------------------------------------------------
+    def run(self, *, dryrun: bool = False, only_process: bool = False, wait: bool = True) -> RunSummary:
+        """Push, poll and collect until done or a stop condition; returns what happened and why it stopped.
+
+        ``dryrun``: no API calls and no writes, only the packing plan with predicted tokens and cost.
+        ``only_process``: collect what is in flight, submit nothing new. ``wait=False``: return once nothing
+        more can be submitted instead of waiting for in-flight batches. SIGINT/SIGTERM stop cleanly after the
+        current step; a second SIGINT exits at once.
+        """
+        if dryrun:
+            plan = self.planner.plan_all()
+            summary = RunSummary(StopReason.DRYRUN, f"{len(plan)} batch(es) would be sent", plan=plan)
+            summary.pending = sum(p.requests for p in plan)
+            return summary
+        return asyncio.run(self._run(only_process, wait))
+
+    def request_stop(self) -> None:
+        """Ask a running :meth:`run` (from another thread or a callback) to stop after the current step."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def _run(self, only_process: bool, wait: bool) -> RunSummary:
+        self._stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        provider = self._provider_factory(self.settings)
+        uninstall = self._install_signals()
+        try:
+            runner = self._runner(provider)
+            return await runner.run(only_process=only_process, wait=wait)
+        finally:
+            uninstall()
+            await provider.aclose()
+            self._loop = None
+
+    def _runner(self, provider: Provider) -> Runner:
+        pusher = BatchPusher(self.store, provider, self.task_id, self.work_dir)
+        collector = BatchCollector(
+            self.store, provider, self.committer, self.planner, self.models, self.work_dir,
+            self.settings.delete_remote_files,
+        )  # fmt: skip
+        assert self._stop is not None
+        return Runner(self.store, self.settings, provider, self.planner, pusher, collector, self._stop)
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread() or self._loop is None:
+            return lambda: None
+        loop, stop = self._loop, self._stop
+        assert stop is not None
+
+        def first(sig: signal.Signals) -> None:
+            stop.set()
+            loop.remove_signal_handler(sig)  # a second signal gets the default behaviour: exit at once
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, first, sig)
+
+        def uninstall() -> None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+        return uninstall
+
+    # --- maintenance --------------------------------------------------------------------------
+    def cleanup(self) -> int:
+        """Cancel/delete remote batches and files carrying this task's id but unknown to the database."""
+        return asyncio.run(self._with_provider(self.maintenance.sweep_unknown, self.task_id))
+
+    def wipe_requests(self) -> int:
+        """Cancel in-flight batches, delete their remote files, drop unfinished requests; returns how many."""
+        return asyncio.run(self._with_provider(self.maintenance.wipe_requests))
+
+    def wipe_failed(self) -> int:
+        """Give failed requests a fresh set of retries (back to pending); returns how many."""
+        return self.maintenance.wipe_failed()
+
+    def wipe_task(self) -> None:
+        """Wipe requests remotely, then delete the whole task database and start afresh (new task id)."""
+        self.wipe_requests()
+        self.store.close()
+        for suffix in ("", "-wal", "-shm"):
+            (self.task_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+        self.store = Store.open(self.task_dir)
+        self._build()
+
+    async def _with_provider(self, action: Callable[..., Any], *args: Any) -> Any:
+        provider = self._provider_factory(self.settings)
+        try:
+            return await action(provider, *args)
+        finally:
+            await provider.aclose()

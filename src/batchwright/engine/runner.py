@@ -1,0 +1,236 @@
+"""The async run loop: reconcile, poll and collect, cut and push, until done or a stop condition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from batchwright.config import EngineSettings
+from batchwright.engine.collect import BatchCollector, Collected, delete_pending_files
+from batchwright.engine.crashpoints import crashpoint
+from batchwright.engine.planner import BatchPlanner
+from batchwright.engine.push import BatchPusher, PushDeferred
+from batchwright.engine.types import RunSummary, StopReason
+from batchwright.providers.base import Provider, ProviderError, RemoteBatch
+from batchwright.store.db import Store
+
+_POLL_CONCURRENCY = 16
+
+
+@dataclass
+class _Stop(Exception):
+    reason: StopReason
+    message: str
+
+
+class Runner:
+    """One run of the batch engine over an open task store."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: EngineSettings,
+        provider: Provider,
+        planner: BatchPlanner,
+        pusher: BatchPusher,
+        collector: BatchCollector,
+        stop: asyncio.Event,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.provider = provider
+        self.planner = planner
+        self.pusher = pusher
+        self.collector = collector
+        self.stop = stop
+        self.failed_processed = 0
+        self.summary = RunSummary(StopReason.DONE, "")
+        self._interval = settings.poll_interval
+
+    async def run(self, *, only_process: bool = False, wait: bool = True) -> RunSummary:
+        """Run until everything is done, nothing more can happen now, or a stop condition."""
+        try:
+            await self._run(only_process, wait)
+        except _Stop as stop:
+            self.summary.reason, self.summary.message = stop.reason, stop.message
+            if stop.reason is not StopReason.INTERRUPTED:
+                await delete_pending_files(self.store, self.provider)
+        self._fill_counts()
+        return self.summary
+
+    async def _run(self, only_process: bool, wait: bool) -> None:
+        await delete_pending_files(self.store, self.provider)
+        await self.pusher.reconcile()
+        while True:
+            self._check_stop()
+            progressed = await self._poll_and_collect()
+            self._check_stop()
+            if not only_process:
+                progressed = await self._fill() or progressed
+            await delete_pending_files(self.store, self.provider)
+            pending, open_batches = self._open_work()
+            if pending == 0 and open_batches == 0:
+                raise _Stop(StopReason.DONE, "all requests finished")
+            if open_batches == 0 and (only_process or not progressed):
+                why = "only_process: nothing in flight" if only_process else "limits allow no batch now"
+                raise _Stop(StopReason.WORK_LEFT, f"{why}; {pending} request(s) pending")
+            if not wait and not progressed:
+                raise _Stop(
+                    StopReason.WORK_LEFT, f"{open_batches} batch(es) in flight; run again to collect them"
+                )
+            if not progressed:
+                await self._sleep(self._interval)
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise _Stop(
+                StopReason.INTERRUPTED,
+                "interrupted; in-flight batches keep running and are collected next run",
+            )
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+
+    def _open_work(self) -> tuple[int, int]:
+        pending = self.store.conn.execute("SELECT COUNT(*) FROM requests WHERE state = 'pending'").fetchone()[
+            0
+        ]
+        return pending, self.planner.in_flight().batches
+
+    def _fill_counts(self) -> None:
+        counts = dict(
+            self.store.conn.execute("SELECT state, COUNT(*) FROM requests GROUP BY state").fetchall()
+        )
+        self.summary.pending = counts.get("pending", 0)
+        self.summary.in_flight = counts.get("active", 0)
+
+    # --- push -----------------------------------------------------------------------------------
+    async def _fill(self) -> bool:
+        """Cut and push batches while limits allow; True if anything was pushed."""
+        pushed = False
+        for p in self.pusher.pending():  # batches cut earlier but not submitted (crash, deferral)
+            self._check_stop()
+            if await self._push(p):
+                pushed = True
+        for url, model, _count in self.planner.pending_groups():
+            while True:
+                self._check_stop()
+                flight = self.planner.in_flight()
+                room = self.planner.room(model, flight)
+                if room is None:
+                    break
+                alone = self.planner.enqueued_tokens(model) == 0
+                batch_id = self.planner.cut(url, model, room, alone=alone)
+                if batch_id is None:
+                    break
+                crashpoint("after_cut")
+                self.pusher.certain.add(self._uid(batch_id))
+                p = next(q for q in self.pusher.pending() if q.id == batch_id)
+                if not await self._push(p):
+                    return pushed
+                pushed = True
+        return pushed
+
+    def _uid(self, batch_id: int) -> str:
+        return self.store.conn.execute("SELECT uid FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
+
+    async def _push(self, p) -> bool:
+        try:
+            await self.pusher.push(p)
+        except PushDeferred:
+            return False
+        self.summary.batches_submitted += 1
+        return True
+
+    # --- poll and collect ---------------------------------------------------------------------
+    async def _poll_and_collect(self) -> bool:
+        rows = self.store.conn.execute(
+            "SELECT id, remote_id, remote_status FROM batches WHERE state IN ('submitted', 'finished') "
+            "ORDER BY id"
+        ).fetchall()
+        if not rows:
+            return False
+        semaphore = asyncio.Semaphore(_POLL_CONCURRENCY)
+
+        async def poll(remote_id: str) -> RemoteBatch | ProviderError:
+            async with semaphore:
+                try:
+                    return await self.provider.retrieve_batch(remote_id)
+                except ProviderError as exc:
+                    return exc
+
+        results = await asyncio.gather(*(poll(remote_id) for _, remote_id, _ in rows))
+        errors = [r for r in results if isinstance(r, ProviderError)]
+        self._interval = (
+            min(self._interval * 2, self.settings.poll_interval_max)
+            if errors
+            else self.settings.poll_interval
+        )
+        progressed = False
+        changed = [
+            (r.status, r.request_completed, r.request_failed, row[0])
+            for row, r in zip(rows, results, strict=True)
+            if isinstance(r, RemoteBatch) and r.status != row[2]
+        ]
+        if changed:
+            with self.store.transaction() as conn:
+                conn.executemany(
+                    "UPDATE batches SET remote_status = ?, done_requests = ?, failed_requests = ? WHERE "
+                    "id = ?",
+                    changed,
+                )
+        for (batch_id, _, _), remote in zip(rows, results, strict=True):
+            if isinstance(remote, RemoteBatch) and remote.finished:
+                self._check_stop()
+                await self._collect(batch_id, remote)
+                progressed = True
+        return progressed
+
+    async def _collect(self, batch_id: int, remote: RemoteBatch) -> None:
+        allowed = self.settings.failed_batches_allowed(self.failed_processed)
+        collected = await self.collector.collect(batch_id, remote, process_failed=allowed)
+        if collected is None:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    "UPDATE batches SET state = 'finished', finished_at = ? WHERE id = ?",
+                    (time.time(), batch_id),
+                )
+            errors = "; ".join(f"{c}: {m}" for c, m, _ in remote.errors[:3]) or "no details"
+            raise _Stop(
+                StopReason.SAFETY_STOP,
+                f"batch {remote.id} failed ({errors}); it stays unprocessed. Fix the cause, or allow "
+                "processing "
+                "failed batches (process_failed_batches / --process-failed-batches N or all) to fail or "
+                "retry "
+                "its requests",
+            )
+        self._account(collected)
+
+    def _account(self, c: Collected) -> None:
+        s = self.summary
+        s.batches_committed += 1
+        s.requests_succeeded += c.stats.succeeded
+        s.requests_failed += c.stats.failed
+        s.requests_retried += c.stats.retried
+        s.requests_requeued += c.stats.requeued
+        s.true_cost += c.stats.cost
+        if c.token_limit:
+            return
+        if c.status == "failed":
+            self.failed_processed += 1
+            return
+        failures = int(self.store.get_meta("pass_failures", "0") or 0)
+        failures = failures + 1 if c.pass_ratio < self.settings.min_pass_ratio else 0
+        self.store.set_meta("pass_failures", str(failures))
+        if failures >= self.settings.max_pass_failures:
+            raise _Stop(
+                StopReason.SAFETY_STOP,
+                f"{failures} consecutive batch(es) passed less than min_pass_ratio "
+                f"{self.settings.min_pass_ratio} "
+                f"(last: {c.pass_ratio:.0%} of {c.n_requests}; errors {c.stats.errors}). Check the "
+                "errors, then "
+                "lower min_pass_ratio or raise max_pass_failures to continue",
+            )
