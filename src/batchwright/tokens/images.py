@@ -118,7 +118,7 @@ def data_url_size(url: str) -> Size:
         chars = -(-length // 3) * 4  # base64 characters holding at least ``length`` bytes
         complete = chars >= len(payload)
         try:
-            return base64.b64decode(payload if complete else payload[:chars]), complete
+            return base64.b64decode(payload if complete else payload[:chars], validate=True), complete
         except (binascii.Error, ValueError):
             raise InputError(
                 "An image data URL holds invalid base64.", remedy="Encode the image with standard base64."
