@@ -19,7 +19,8 @@ def test_serve_process_answers_the_sdk(tmp_path):
     faults = tmp_path / "faults.yaml"
     faults.write_text("http:\n  - {endpoint: 'GET /v1/models', kind: error, status: 503, first: 1}\n")
     command = [sys.executable, "-c", "from batchwright.cli import main; main()", "serve", "--port", "0",
-               "--speed", "instant", "--data-dir", str(tmp_path / "data"), "--faults", str(faults)]  # fmt: skip
+               "--speed", "instant", "--data-dir", str(tmp_path / "data"),
+               "--faults", str(faults)]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

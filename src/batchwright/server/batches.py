@@ -139,6 +139,7 @@ async def create_batch(request: Request) -> Response:
         "deadline": time.time() + window,
         "output_expires_after": output_expires_after,
     }
+    state.storage.pin_batch_input(batch["id"], input_file["id"])
     state.storage.insert_batch(batch, internal)
     state.runner.start(batch["id"])
     return json_response(batch)

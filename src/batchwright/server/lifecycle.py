@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from batchwright.server.state import ServerState
 from batchwright.server.storage import new_id
 from batchwright.server.usage import batch_usage, usage_of
 from batchwright.server.validation import iter_requests, validate_input
+
+logger = logging.getLogger("batchwright.server")
 
 UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 CHUNK = 256
@@ -107,6 +110,17 @@ class BatchRunner:
         return next((f for f in internal.get("faults", []) if f["kind"] == kind), None)
 
     async def _run(self, batch_id: str) -> None:
+        try:
+            await self._advance(batch_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a server bug must not leave the batch hanging forever
+            logger.exception("batch %s failed with an internal error", batch_id, exc_info=error)
+            batch, _internal = self._load(batch_id)
+            self._fail(batch, [{"code": "server_error", "message": f"Internal server error: {error}",
+                                "param": None, "line": None}])  # fmt: skip
+
+    async def _advance(self, batch_id: str) -> None:
         batch, internal = self._load(batch_id)
         if batch["status"] == "validating":
             await self._sleep(batch_id, self.config.delay(self.config.validation_seconds))
@@ -134,6 +148,7 @@ class BatchRunner:
     def _fail(self, batch: dict[str, Any], errors: list[dict[str, Any]]) -> None:
         batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": errors})
         self.storage.save_batch(batch)
+        self.storage.unpin_batch_input(batch["id"])
 
     async def _validate(self, batch: dict[str, Any], internal: dict[str, Any]) -> None:
         forced = self._fault(internal, "fail_validation")
@@ -141,19 +156,13 @@ class BatchRunner:
             self._fail(batch, [{"code": forced["code"], "message": forced["message"], "param": None,
                                 "line": None}])  # fmt: skip
             return
-        input_path = self.storage.file_path(batch["input_file_id"])
-        try:
-            result = await asyncio.to_thread(
-                validate_input,
-                input_path,
-                batch["endpoint"],
-                max_bytes=self.config.max_batch_input_bytes,
-                max_requests=self.config.max_requests_per_batch,
-            )
-        except FileNotFoundError:
-            self._fail(batch, [{"code": "invalid_file", "message": "The input file was deleted.",
-                                "param": "input_file_id", "line": None}])  # fmt: skip
-            return
+        result = await asyncio.to_thread(
+            validate_input,
+            self.storage.batch_input_path(batch["id"]),
+            batch["endpoint"],
+            max_bytes=self.config.max_batch_input_bytes,
+            max_requests=self.config.max_requests_per_batch,
+        )
         batch, internal = self._load(batch["id"])  # a cancel may have arrived meanwhile
         if batch["status"] != "validating":
             return
@@ -173,7 +182,7 @@ class BatchRunner:
                 "line": None,
             }])  # fmt: skip
             return
-        internal.update(model=model, input_tokens=result.input_tokens, input_path=str(input_path))
+        internal.update(model=model, input_tokens=result.input_tokens)
         batch.update(
             status="in_progress",
             in_progress_at=int(time.time()),
@@ -212,7 +221,10 @@ class BatchRunner:
         stop_fault = self._fault(internal, "expire") or self._fault(internal, "stall")
         done = self.storage.done_lines(batch_id)
         processed = len(done)
-        requests = iter_requests(self.storage.file_path(batch["input_file_id"]), done)
+        completed, failed, *_tokens = self.storage.result_totals(batch_id)
+        batch["request_counts"].update(completed=completed, failed=failed)  # exact after a crash too
+        self.storage.save_batch(batch)
+        requests = iter_requests(self.storage.batch_input_path(batch_id), done)
         concurrency = max(1, self.config.upstream_concurrency) if self.config.upstream else 1
         size = self._chunk_size()
         outcome = "done"
@@ -263,7 +275,7 @@ class BatchRunner:
             unrun_code = None
         expires_after = internal.get("output_expires_after")
         window = self.config.window(expires_after) if expires_after else 0.0
-        input_path = self.storage.file_path(batch["input_file_id"])
+        input_path = self.storage.batch_input_path(batch["id"])
         writer = OutputWriter(self.storage, self.state.faults)
         output_id, error_id = writer.write(batch, internal, input_path, unrun_code, expires_after, window)
         completed, _failed, tokens_in, tokens_out, cached, reasoning = self.storage.result_totals(batch["id"])
@@ -283,3 +295,4 @@ class BatchRunner:
         else:
             batch[f"{status}_at"] = now
         self.storage.save_batch(batch)
+        self.storage.unpin_batch_input(batch["id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -102,6 +103,7 @@ class Storage:
         self.root = _private_dir(Path(data_dir))
         self.files_dir = _private_dir(self.root / "files")
         self.tmp_dir = _private_dir(self.root / "tmp")
+        self.batch_inputs_dir = _private_dir(self.root / "batch_inputs")
         db_path = self.root / "server.sqlite3"
         if not db_path.exists():
             open_private(db_path).close()
@@ -123,6 +125,23 @@ class Storage:
     def file_path(self, file_id: str) -> Path:
         """Where the content of ``file_id`` is stored."""
         return self.files_dir / file_id
+
+    def batch_input_path(self, batch_id: str) -> Path:
+        """The batch's own link to its input content (kept even if the user deletes the file)."""
+        return self.batch_inputs_dir / f"{batch_id}.jsonl"
+
+    def pin_batch_input(self, batch_id: str, file_id: str) -> None:
+        """Keep the input of ``batch_id`` readable until the batch ends (a hard link, or a copy)."""
+        target = self.batch_input_path(batch_id)
+        try:
+            os.link(self.file_path(file_id), target)
+        except OSError:
+            shutil.copyfile(self.file_path(file_id), target)
+            os.chmod(target, 0o600)
+
+    def unpin_batch_input(self, batch_id: str) -> None:
+        """Release the batch's input once it has ended."""
+        self.batch_input_path(batch_id).unlink(missing_ok=True)
 
     def add_file(
         self,
