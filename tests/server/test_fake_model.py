@@ -177,6 +177,18 @@ def test_max_completion_tokens_cuts_the_answer():
         assert len(get_encoding("o200k_base").encode(result.choices[0].message.content)) == 5
 
 
+def test_stop_sequences_end_the_answer_early():
+    stopped = ok(FakeModel(), CHAT, chat_body(stop=["."]))["choices"][0]
+    assert stopped["finish_reason"] == "stop"
+    assert stopped["message"]["content"] and "." not in stopped["message"]["content"]
+    echoed = ok(FakeModel(echo=True), CHAT, chat_body("one two; three. four", stop=["zzz", ";", "."]))
+    assert echoed["choices"][0]["message"]["content"] == "one two"
+    text = ok(
+        FakeModel(), COMPLETIONS, {"model": "davinci-002", "prompt": "x", "max_tokens": 300, "stop": "."}
+    )
+    assert "." not in text["choices"][0]["text"] and text["choices"][0]["finish_reason"] == "stop"
+
+
 def test_cut_json_answer_is_invalid_json():
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True}}
     result = ok(FakeModel(), CHAT, chat_body(response_format=fmt, max_completion_tokens=6))
@@ -449,6 +461,45 @@ MESSAGE = [{"role": "user", "content": "hi"}]
             "'float' and 'base64'",
         ),
         (COMPLETIONS, {"prompt": "x"}, None, None, "you must provide a model parameter"),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "response_format": {"type": "xml"}},
+            "response_format.type",
+            "invalid_value",
+            "'xml'",
+        ),
+        (
+            CHAT,
+            {
+                "model": "gpt-4o",
+                "messages": MESSAGE,
+                "response_format": {"type": "json_schema", "json_schema": {"schema": {}}},
+            },
+            "response_format.json_schema.name",
+            "missing_required_parameter",
+            "Missing required parameter",
+        ),
+        (
+            RESPONSES,
+            {"model": "gpt-4o", "input": "hi", "text": {"format": {"type": "json_schema", "name": "x"}}},
+            "text.format.schema",
+            "missing_required_parameter",
+            "Missing required parameter",
+        ),
+        (
+            CHAT,
+            {"model": "gpt-4o", "messages": MESSAGE, "stop": ["a", "b", "c", "d", "e"]},
+            "stop",
+            "array_above_max_length",
+            "maximum length 4",
+        ),
+        (
+            CHAT,
+            {"model": "o3", "messages": MESSAGE, "stop": "x"},
+            "stop",
+            "unsupported_parameter",
+            "'stop' is not supported",
+        ),
     ],
 )
 def test_bad_requests_get_the_real_400(url, body, param, code, message_part):

@@ -107,7 +107,7 @@ class FakeModel:
         effort = body.get("reasoning_effort") or "medium"
         choices, completion_tokens, reasoning_tokens = [], 0, 0
         for index in range(body.get("n") or 1):
-            answer = draw(rng)
+            answer = _stop_at(draw(rng), body.get("stop"))
             reasoning = _reasoning_tokens(model, effort, rng)
             text, visible, reasoning, cut = _fit(encoding, answer, reasoning, limit)
             completion_tokens += visible + reasoning
@@ -219,7 +219,8 @@ class FakeModel:
         choices, completion_tokens = [], 0
         for prompt in prompts:
             for _ in range(body.get("n") or 1):
-                text, visible, _, cut = _fit(encoding, self._planner.plan(url, {}, rng)(rng), 0, limit)
+                answer = _stop_at(self._planner.plan(url, {}, rng)(rng), body.get("stop"))
+                text, visible, _, cut = _fit(encoding, answer, 0, limit)
                 if body.get("echo") and isinstance(prompt, str):
                     text = prompt + text
                 completion_tokens += visible
@@ -270,6 +271,15 @@ def _reasoning_tokens(model: str, effort: str, rng: random.Random) -> int:
         return 0
     low, high = _REASONING_EFFORT.get(effort, _REASONING_EFFORT["medium"])
     return rng.randint(low, high)
+
+
+def _stop_at(answer: Answer, stop: str | list[str] | None) -> Answer:
+    """The answer up to (excluding) the first stop sequence, as the API cuts text; tool calls are kept."""
+    if not stop or answer.tool_name is not None:
+        return answer
+    ends = [answer.text.find(s) for s in ([stop] if isinstance(stop, str) else stop) if s]
+    ends = [end for end in ends if end >= 0]
+    return Answer(answer.text[: min(ends)]) if ends else answer
 
 
 def _fit(encoding: Any, answer: Answer, reasoning: int, limit: int | None) -> tuple[str, int, int, bool]:

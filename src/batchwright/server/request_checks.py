@@ -32,6 +32,8 @@ KNOWN_PARAMETERS: dict[str, frozenset[str]] = {
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array"}
 _MAX_EMBEDDING_INPUTS = 2048
+_MAX_STOP_SEQUENCES = 4
+_FORMAT_TYPES = ("text", "json_object", "json_schema")
 
 
 def check_request(url: str, body: dict[str, Any]) -> None:
@@ -48,10 +50,14 @@ def check_request(url: str, body: dict[str, Any]) -> None:
         _check_chat(body)
     elif url == RESPONSES:
         _check_min_integer(body, "max_output_tokens", 16)
+        text = body.get("text")
+        if isinstance(text, dict) and "format" in text:
+            _check_format(text["format"], "text.format", nested=False)
         _check_tool_choice(body, body.get("tool_choice"), [t.get("name") for t in _dicts(body.get("tools"))])
     elif url == COMPLETIONS:
         _check_min_integer(body, "max_tokens", 0)
         _check_n(body)
+        _check_stop(body)
     elif url == EMBEDDINGS:
         _check_embeddings(body)
 
@@ -126,6 +132,51 @@ def _check_chat(body: dict[str, Any]) -> None:
         )
     names = [t.get("function", {}).get("name") for t in _dicts(body.get("tools"))]
     _check_tool_choice(body, body.get("tool_choice"), names)
+    if "response_format" in body:
+        _check_format(body["response_format"], "response_format", nested=True)
+    _check_stop(body)
+
+
+def _check_format(fmt: Any, where: str, *, nested: bool) -> None:
+    """``response_format`` (chat: name and schema under ``json_schema``) or ``text.format`` (flat)."""
+    if not isinstance(fmt, dict):
+        raise _invalid_type(where, "an object", fmt)
+    kind = fmt.get("type")
+    if kind not in _FORMAT_TYPES:
+        raise APIError(
+            400,
+            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+            param=f"{where}.type",
+            code="invalid_value",
+        )
+    if kind != "json_schema":
+        return
+    spec, prefix = (fmt.get("json_schema"), f"{where}.json_schema") if nested else (fmt, where)
+    if not isinstance(spec, dict):
+        raise missing_parameter(prefix)
+    for required in ("name", "schema") if not nested else ("name",):
+        if required not in spec:
+            raise missing_parameter(f"{prefix}.{required}")
+
+
+def _check_stop(body: dict[str, Any]) -> None:
+    stop = body.get("stop")
+    if stop is None:
+        return
+    if is_reasoning_model(body["model"]):
+        raise APIError(
+            400,
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            param="stop",
+            code="unsupported_parameter",
+        )
+    if isinstance(stop, list) and len(stop) > _MAX_STOP_SEQUENCES:
+        raise invalid_value(
+            "stop",
+            f"array too long. Expected an array with maximum length {_MAX_STOP_SEQUENCES}, but got an array "
+            f"with length {len(stop)} instead.",
+            code="array_above_max_length",
+        )
 
 
 def _check_tool_choice(body: dict[str, Any], choice: Any, names: list[Any]) -> None:
