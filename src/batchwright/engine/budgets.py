@@ -32,6 +32,7 @@ class BudgetLevel(str, Enum):
 
 
 RESOURCES = ("requests", "tokens", "cost")
+_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _exceeds(
         if limit is None:
             continue
         spent, requested = getattr(ledger_spend, resource), getattr(step, resource)
-        if spent + requested > limit:
+        if spent + requested - limit > _TOLERANCE * max(1.0, limit):  # float sums of costs: 3 × 0.1 ≠ 0.3
             basis = "true" if getattr(settled, resource) >= limit else "predicted"
             return BudgetReached(level, resource, limit, spent, requested, basis)
     return None
