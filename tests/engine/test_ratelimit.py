@@ -326,3 +326,13 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > 0.8 * ceiling  # jitter spans the range
     assert Backoff(rng=random.Random(1)).delay(3) == Backoff(rng=random.Random(1)).delay(3)
+
+
+def test_a_limit_learned_mid_run_counts_the_requests_already_sent() -> None:
+    clock = SteppingClock()
+    limiter = RateLimiter(RateLimits(concurrency=100), clock=clock)
+    times = send_sequentially(limiter, clock, [1.0] * 50)  # no limit known yet: all at once
+    limiter.observe(200, {"x-ratelimit-limit-requests": "60"})
+    times += send_sequentially(limiter, clock, [1.0] * 40)
+    assert max_in_window(times) <= 60
+    assert max_in_window(times, window=60.5) <= 60

@@ -344,13 +344,16 @@ class RateLimiter:
             if limit is None:
                 self._lanes[dimension] = None
             elif lane is None:
-                self._lanes[dimension] = _Lane(
+                lane = self._lanes[dimension] = _Lane(
                     limit,
                     burst_seconds=self._burst,
                     log_window=self._log_window,
                     pace_window=self._pace_window,
                     now=now,
                 )
+                self._expire(now)  # a limit learned mid-run counts what was sent before it was known
+                for sent_at, tokens in self._sent:
+                    lane.record(1.0 if dimension == "requests" else tokens, sent_at)
             elif lane.per_minute != limit:
                 lane.set_limit(limit, now)
 
