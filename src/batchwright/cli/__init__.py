@@ -5,7 +5,9 @@ Importing this package registers every command module on :data:`batchwright.cli.
 
 from batchwright.cli import (
     demo,  # noqa: F401  (registers the command)
+    run,  # noqa: F401  (registers the command)
     serve,  # noqa: F401  (registers the command)
+    status,  # noqa: F401  (registers the command)
     tokens,  # noqa: F401  (registers the command)
 )
 from batchwright.cli.app import app, main, run_app

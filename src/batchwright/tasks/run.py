@@ -1,0 +1,270 @@
+"""Running a task: open its directory, fix its metadata, generate requests for new items, run, export.
+
+:func:`run_task` is the whole lifecycle in one call, for Python users and for the CLI alike::
+
+    report = batchwright.run_task(MyTask(), "my-task", max_batch_requests=1000)
+    print(report.summary.one_line(), report.exports)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from batchwright.config import EngineSettings
+from batchwright.engine import Engine
+from batchwright.engine.types import RequestSpec, RunSummary
+from batchwright.errors import ConfigError, ExitCode
+from batchwright.tasks.api import Item, OpinionTask, Row, Task, TaskMeta
+from batchwright.tasks.export import ExportFormat, ExportSpec, export_rows
+from batchwright.tasks.results import TaskResultHook, request_spec, resume_specs
+
+_CHUNK = 2_000
+Monitor = Callable[[Path], contextlib.AbstractContextManager[Any]]
+
+
+@dataclass
+class DryRunEstimate:
+    """Requests that new items would get, with predicted tokens and cost (batch prices)."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass
+class TaskRunReport:
+    """What :func:`run_task` did: the engine's summary (None with ``run=False``), requests added,
+    exports written, whether the task is complete, and for dry runs the new items' estimate."""
+
+    task_dir: Path
+    task_name: str
+    meta: TaskMeta
+    summary: RunSummary | None = None
+    requests_added: int = 0
+    exports: list[Path] = field(default_factory=list)
+    complete: bool = False
+    wiped: dict[str, int] = field(default_factory=dict)
+    new_items: DryRunEstimate | None = None
+    rejected: int = 0
+    """Results the task rejected this run (retried as task errors)."""
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The CLI exit code: the run's, or DONE when nothing ran."""
+        return ExitCode.DONE if self.summary is None else self.summary.exit_code
+
+
+def export_specs(
+    task: Task,
+    task_dir: Path,
+    exports: Sequence[str | Path | ExportSpec] | None = None,
+    *,
+    max_entries: int | None = None,
+    max_bytes: int | None = None,
+) -> list[ExportSpec]:
+    """The exports of a run (the task's defaults unless given); relative paths are in ``task_dir``.
+
+    Validated up front, so a bad name fails before anything runs. Part limits apply to JSONL exports.
+    """
+    specs = []
+    for entry in task.exports if exports is None else exports:
+        spec = entry if isinstance(entry, ExportSpec) else ExportSpec(Path(entry))
+        path = spec.path if spec.path.is_absolute() else task_dir / spec.path
+        fmt = spec.resolved_format()
+        split = fmt is ExportFormat.JSONL
+        specs.append(
+            ExportSpec(
+                path,
+                fmt,
+                spec.max_entries or (max_entries if split else None),
+                spec.max_bytes or (max_bytes if split else None),
+            )
+        )
+    return specs
+
+
+def run_task(
+    task: Task,
+    task_dir: str | Path,
+    settings: EngineSettings | None = None,
+    *,
+    meta: Mapping[str, Any] | None = None,
+    reinit_meta: bool = False,
+    run: bool = True,
+    dry_run: bool = False,
+    only_process: bool = False,
+    wait: bool = True,
+    wipe_requests: bool = False,
+    wipe_failed: bool = False,
+    wipe_task: bool = False,
+    exports: Sequence[str | Path | ExportSpec] | None = None,
+    monitor: Monitor | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    **settings_values: Any,
+) -> TaskRunReport:
+    """Run ``task`` in ``task_dir`` until done or a stop condition, then export its output.
+
+    ``settings`` (or keyword settings values) configure the engine. ``meta`` overrides fields of the
+    task's ``default_meta`` when the directory is created (or with ``reinit_meta``); on an existing
+    directory a differing value is an error. ``run=False`` only applies wipes and metadata;
+    ``dry_run`` sends and writes nothing. ``monitor(task_dir)`` wraps the engine run (progress view).
+    ``engine_options`` are passed to :class:`~batchwright.engine.Engine` (e.g. ``provider_factory``).
+    """
+    task.check_definition()
+    task_dir = Path(task_dir)
+    if settings is None:
+        settings = EngineSettings(**settings_values)
+    elif settings_values:
+        settings = settings.replace(**settings_values)
+    overrides = dict(meta or {})
+    specs = export_specs(task, task_dir, exports)
+    hook = TaskResultHook(task)
+    options = dict(engine_options or {})
+    name = task.task_name()
+
+    def open_engine(current: EngineSettings) -> Engine:
+        models = [task.response_model] if task.response_model is not None else []
+        return Engine(task_dir, current, task_name=name, result_hook=hook, response_models=models, **options)
+
+    engine = open_engine(settings)
+    try:
+        wiped: dict[str, int] = {}
+        if wipe_task:
+            engine.wipe_task()
+            engine.store.set_meta("task_name", name)
+            wiped["task"] = 1
+        task_meta = _resolve_meta(task, engine, overrides, reinit_meta, write=not dry_run)
+        task.bind_meta(task_meta)
+        if task_meta.completion_ratio != settings.completion_ratio:
+            settings = settings.replace(completion_ratio=task_meta.completion_ratio)
+            engine.close()
+            engine = open_engine(settings)
+        if wipe_requests:
+            wiped["requests"] = engine.wipe_requests()
+        if wipe_failed:
+            wiped["failed"] = engine.wipe_failed()
+        report = TaskRunReport(task_dir, name, task_meta, wiped=wiped)
+        if not run:
+            return report
+        if dry_run:
+            report.new_items = _estimate_new(engine, task)
+            report.summary = engine.run(dryrun=True)
+            return report
+        if not only_process:
+            report.requests_added = engine.add_requests(_new_requests(engine, task))
+        with monitor(task_dir) if monitor is not None else contextlib.nullcontext():
+            report.summary = engine.run(only_process=only_process, wait=wait)
+        report.rejected = hook.rejected
+        counts = engine.counts()
+        unfinished = counts["items"].get("pending", 0) + counts["items"].get("committed", 0)
+        report.complete = unfinished == 0 and sum(counts["items"].values()) > 0
+        rows = _rows_of(engine)
+        for spec in specs:
+            report.exports.extend(export_rows(rows, spec))
+        if report.complete and engine.store.get_meta("completed") is None:
+            task.on_complete(rows())
+            engine.store.set_meta("completed", "1")
+        return report
+    finally:
+        engine.close()
+
+
+def _rows_of(engine: Engine) -> Callable[[], Iterator[Row]]:
+    def rows() -> Iterator[Row]:
+        return (row for _, _, row in engine.iter_outputs())
+
+    return rows
+
+
+def _resolve_meta(
+    task: Task, engine: Engine, overrides: dict[str, Any], reinit: bool, *, write: bool
+) -> TaskMeta:
+    """The stored metadata; made from defaults + overrides for a new task or with ``reinit`` (and
+    stored unless ``write`` is false, as in a dry run)."""
+    meta_cls = type(task.default_meta)
+    stored = engine.task_meta
+    if stored is None or reinit:
+        values = {**task.default_meta.model_dump(), **overrides}
+        try:
+            meta = meta_cls(**values)
+        except ValueError as error:
+            raise ConfigError(f"Invalid task metadata: {error}", remedy="Fix the metadata flags.") from None
+        meta.opinion_policy()  # validates min/max opinions and confidence together
+        if write:
+            engine.set_task_meta(meta.model_dump(mode="json"))
+        return meta
+    differing = {key: value for key, value in overrides.items() if stored.get(key) != value}
+    if differing:
+        shown = ", ".join(f"{k}={v!r} (stored: {stored.get(k)!r})" for k, v in differing.items())
+        raise ConfigError(
+            f"Task metadata is fixed when the task is created; the run asks for {shown}.",
+            remedy="Add --reinit-meta to replace the stored metadata, or drop those options.",
+        )
+    return meta_cls(**stored)
+
+
+def _chunks(items: Iterable[Item]) -> Iterator[list[Item]]:
+    """The task's items in chunks, checked: each an :class:`Item`, keys unique within a chunk (a key
+    repeated across chunks is known by then and ignored)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, _CHUNK)):
+        keys: set[str] = set()
+        for item in chunk:
+            if not isinstance(item, Item) or not isinstance(item.key, str) or not item.key:
+                raise ConfigError(
+                    f"items() yielded {item!r}, not a batchwright.Item with a non-empty string key.",
+                    remedy="Yield Item(key=..., data=...) objects from items().",
+                )
+            if item.key in keys:
+                raise ConfigError(
+                    f"items() yields the key {item.key!r} more than once.",
+                    remedy="Give every item a unique key.",
+                )
+            keys.add(item.key)
+        yield chunk
+
+
+def _new_requests(engine: Engine, task: Task) -> Iterator[RequestSpec]:
+    """Requests for items the task directory has not seen, and for items left without requests
+    (their open requests were wiped)."""
+    counts = engine.counts()
+    open_requests = counts["requests"].get("pending", 0) + counts["requests"].get("active", 0)
+    stalled: dict[str, Any] = {}
+    if open_requests == 0:
+        stalled = {key: state for key, _, state, _ in engine.items(["pending", "committed"])}
+    initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
+    for chunk in _chunks(task.items()):
+        keys = [item.key for item in chunk]
+        known = engine.known_item_keys(keys)
+        for item in chunk:
+            if item.key not in known:
+                yield from (request_spec(task, item, requested=initial) for _ in range(initial))
+            elif item.key in stalled:
+                if isinstance(task, OpinionTask):
+                    yield from resume_specs(task, item, stalled[item.key])
+                else:
+                    yield request_spec(task, item)
+
+
+def _estimate_new(engine: Engine, task: Task) -> DryRunEstimate:
+    """Predict the requests new items would get, writing nothing."""
+    estimate = DryRunEstimate()
+    initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
+    for chunk in _chunks(task.items()):
+        known = engine.known_item_keys(item.key for item in chunk)
+        for item in chunk:
+            if item.key in known:
+                continue
+            row = engine.intake.prepare(request_spec(task, item, requested=initial))
+            tokens_in, tokens_out, cost = row[7], row[8], row[9]
+            estimate.requests += initial
+            estimate.input_tokens += tokens_in * initial
+            estimate.output_tokens += tokens_out * initial
+            estimate.cost += cost * initial
+    return estimate
