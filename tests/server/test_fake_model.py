@@ -189,6 +189,21 @@ def test_stop_sequences_end_the_answer_early():
     assert "." not in text["choices"][0]["text"] and text["choices"][0]["finish_reason"] == "stop"
 
 
+def test_logprobs_cover_every_content_token():
+    result = ChatCompletion.model_validate(ok(FakeModel(), CHAT, chat_body(logprobs=True, top_logprobs=3)))
+    choice = result.choices[0]
+    tokens = choice.logprobs.content
+    assert "".join(entry.token for entry in tokens) == choice.message.content
+    assert len(tokens) == result.usage.completion_tokens
+    for entry in tokens:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 3
+        assert entry.top_logprobs[0].token == entry.token
+        assert sorted((t.logprob for t in entry.top_logprobs), reverse=True) == [
+            t.logprob for t in entry.top_logprobs
+        ]
+    assert ok(FakeModel(), CHAT, chat_body())["choices"][0]["logprobs"] is None
+
+
 def test_cut_json_answer_is_invalid_json():
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA, "strict": True}}
     result = ok(FakeModel(), CHAT, chat_body(response_format=fmt, max_completion_tokens=6))

@@ -42,7 +42,13 @@ _REASONING_EFFORT["xhigh"] = (512, 3072)
 _CACHE_MINIMUM = 1024
 _CACHE_INCREMENT = 128
 _COMPLETIONS_DEFAULT_MAX_TOKENS = 16
-_MAX_REMEMBERED_BODIES = 200_000
+_MAX_REMEMBERED_BODIES = 100_000
+_RIVALS = [
+    word.encode() for word in (" the", " a", " and", " of", " to", " is", " it", " in", ",", ".", " yes")
+]
+_RIVALS += [
+    word.encode() for word in (" no", " not", " that", " this", " for", " with", " as", " on", " be", " or")
+]
 
 
 class FakeModel:
@@ -57,7 +63,7 @@ class FakeModel:
         self.seed = seed
         self.cached_share = cached_share
         self._planner = AnswerPlanner(echo=echo)
-        self._repeats: dict[bytes, int] = {}
+        self._repeats: dict[int, int] = {}  # body hash -> times seen (oldest forgotten first)
 
     async def respond(self, url: str, body: dict[str, Any]) -> BackendResponse:
         """Answer ``body`` sent to ``url`` (a 400 with the API's error body for a bad request)."""
@@ -86,10 +92,11 @@ class FakeModel:
     def _rng(self, body: dict[str, Any]) -> random.Random:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.blake2b(f"{self.seed}:{canonical}".encode(), digest_size=16).digest()
-        repeat = self._repeats.get(digest, 0)
+        key = int.from_bytes(digest[:8], "little")
+        repeat = self._repeats.get(key, 0)
         if len(self._repeats) >= _MAX_REMEMBERED_BODIES:
             self._repeats.pop(next(iter(self._repeats)))
-        self._repeats[digest] = repeat + 1
+        self._repeats[key] = repeat + 1
         if body.get("temperature") == 0:
             repeat = 0
         return random.Random(digest + repeat.to_bytes(8, "little"))
@@ -124,7 +131,15 @@ class FakeModel:
                 call["function"]["arguments"] = text
                 message.update(content=None, tool_calls=[call])
                 finish = "length" if cut else "tool_calls"
-            choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": finish})
+            logprobs = None
+            if body.get("logprobs") and answer.tool_name is None:
+                logprobs = {
+                    "content": _logprobs(encoding, text, body.get("top_logprobs") or 0, rng),
+                    "refusal": None,
+                }
+            choices.append(
+                {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish}
+            )
         prompt_tokens = _input_tokens(url, body)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -271,6 +286,21 @@ def _reasoning_tokens(model: str, effort: str, rng: random.Random) -> int:
         return 0
     low, high = _REASONING_EFFORT.get(effort, _REASONING_EFFORT["medium"])
     return rng.randint(low, high)
+
+
+def _logprobs(encoding: Any, text: str, top: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Per-token log probabilities of ``text``: the chosen token, then ``top - 1`` less likely rivals."""
+    entries = []
+    for token in encoding.encode(text, disallowed_special=()):
+        raw = encoding.decode_single_token_bytes(token)
+        logprob = -round(rng.expovariate(4.0), 6)
+        alternatives, rival_logprob = [], logprob
+        for rival in rng.sample(_RIVALS, max(0, top - 1)):
+            rival_logprob -= rng.uniform(0.5, 3.0)
+            alternatives.append({"token": rival.decode(), "logprob": rival_logprob, "bytes": list(rival)})
+        chosen = {"token": raw.decode("utf-8", "replace"), "logprob": logprob, "bytes": list(raw)}
+        entries.append({**chosen, "top_logprobs": [chosen, *alternatives] if top else []})
+    return entries
 
 
 def _stop_at(answer: Answer, stop: str | list[str] | None) -> Answer:

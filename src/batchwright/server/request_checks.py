@@ -113,6 +113,7 @@ def _check_chat(body: dict[str, Any]) -> None:
     _check_n(body)
     _check_min_integer(body, "max_completion_tokens", 1)
     _check_min_integer(body, "max_tokens", 1)
+    _check_min_integer(body, "top_logprobs", 0, 20)
     if "max_tokens" in body and is_reasoning_model(body["model"]):
         raise APIError(
             400,
