@@ -39,12 +39,12 @@ def content_tokens(counter: TokenCounter, content: Any) -> int:
         )
     total = 0
     for part in content:
-        kind = part.get("type") if isinstance(part, Mapping) else None
+        kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             total += counter.text(part.get("text") or "")
         elif kind == "image_url":
             image = part.get("image_url")
-            image = image if isinstance(image, Mapping) else {"url": image}
+            image = image if isinstance(image, dict) else {"url": image}
             total += counter.image(image.get("url"), image.get("detail"))
         elif kind == "refusal":
             total += counter.text(part.get("refusal") or "")
@@ -58,20 +58,20 @@ def chat_functions(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     functions = [
         tool["function"]
         for tool in body.get("tools") or ()
-        if isinstance(tool, Mapping)
+        if isinstance(tool, dict)
         and tool.get("type", "function") == "function"
-        and isinstance(tool.get("function"), Mapping)
+        and isinstance(tool.get("function"), dict)
     ]
-    functions.extend(f for f in body.get("functions") or () if isinstance(f, Mapping))
+    functions.extend(f for f in body.get("functions") or () if isinstance(f, dict))
     return functions
 
 
 def chat_response_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """``{"name", "description", "schema"}`` of a ``json_schema`` response format, else ``None``."""
     response_format = body.get("response_format")
-    if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         schema = response_format.get("json_schema")
-        return schema if isinstance(schema, Mapping) else {}
+        return schema if isinstance(schema, dict) else {}
     return None
 
 
@@ -89,7 +89,7 @@ def count_chat_input(counter: TokenCounter, body: Mapping[str, Any]) -> int:
     has_system = False
     total = profile.reply_priming
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             raise InputError("Every entry of 'messages' must be an object with a 'role'.")
         role = message.get("role")
         if not isinstance(role, str):
@@ -107,11 +107,9 @@ def count_chat_input(counter: TokenCounter, body: Mapping[str, Any]) -> int:
             total -= 2
         if isinstance(message.get("refusal"), str):
             total += counter.text(message["refusal"])
-        calls = [message["function_call"]] if isinstance(message.get("function_call"), Mapping) else []
+        calls = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
         calls += [
-            call.get("function") or {}
-            for call in message.get("tool_calls") or ()
-            if isinstance(call, Mapping)
+            call.get("function") or {} for call in message.get("tool_calls") or () if isinstance(call, dict)
         ]
         for call in calls:
             total += counter.short(str(call.get("name", ""))) + counter.any_text(call.get("arguments")) + 3

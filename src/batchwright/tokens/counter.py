@@ -20,9 +20,14 @@ from batchwright.tokens.vocab import get_encoding
 DEFAULT_IMAGE_SIZES: ImageSizes = DataUrlImageSizes()
 
 
-@functools.lru_cache(maxsize=8192)
-def _short_length(encoding_name: str, text: str) -> int:
+def _encoded_length(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode_ordinary(text))
+
+
+_short_length = functools.lru_cache(maxsize=8192)(_encoded_length)
+"""Roles and names: few distinct, very frequent."""
+_section_length = functools.lru_cache(maxsize=256)(_encoded_length)
+"""Rendered tools/response-format sections: usually the same for every request of a task."""
 
 
 class TokenCounter:
@@ -70,7 +75,8 @@ class TokenCounter:
         """
         total = 0
         if functions:
-            total += self.text(render_functions(functions)) + FUNCTIONS_BLOCK_OVERHEAD
+            rendered = render_functions(functions)
+            total += _section_length(self.encoding_name, rendered) + FUNCTIONS_BLOCK_OVERHEAD
             if has_system:
                 total -= HIDDEN_MESSAGE_OVERHEAD
         if response_format is not None:
@@ -78,7 +84,7 @@ class TokenCounter:
             rendered = render_response_format(
                 name, response_format.get("description"), response_format.get("schema")
             )
-            total += self.text(rendered)
+            total += _section_length(self.encoding_name, rendered)
             if not has_system and not functions:
                 total += HIDDEN_MESSAGE_OVERHEAD
         return total
@@ -87,7 +93,7 @@ class TokenCounter:
         """Tokens of a forced tool choice (hmarr: ``none`` adds 1; a named function adds its name + 4)."""
         if choice == "none":
             return 1
-        if isinstance(choice, Mapping):
+        if isinstance(choice, dict):
             name = choice.get("name") or (choice.get("function") or {}).get("name")
             if isinstance(name, str):
                 return self.short(name) + 4

@@ -46,7 +46,7 @@ def _prompt_tokens(counter: TokenCounter, value: Any, field: str) -> int:
                 total += 1
             elif isinstance(entry, list) and all(isinstance(t, int) for t in entry):
                 total += len(entry)
-            elif isinstance(entry, Mapping) and field == "input":  # moderation multimodal parts
+            elif isinstance(entry, dict) and field == "input":  # moderation multimodal parts
                 total += counter.text(entry.get("text") or "") if entry.get("type") == "text" else 0
             else:
                 raise InputError(
@@ -88,7 +88,7 @@ def endpoint_of(url: str) -> str:
 
 
 def _model_of(body: Mapping[str, Any]) -> str:
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise InputError("A request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -34,7 +34,7 @@ def _content_tokens(counter: TokenCounter, content: Any) -> int:
         return counter.any_text(content)
     total = 0
     for part in content:
-        kind = part.get("type") if isinstance(part, Mapping) else None
+        kind = part.get("type") if isinstance(part, dict) else None
         if kind in _TEXT_PARTS:
             total += counter.text(part.get(_TEXT_PARTS[kind]) or "")
         elif kind == "input_image":
@@ -46,7 +46,7 @@ def _content_tokens(counter: TokenCounter, content: Any) -> int:
 
 def _item_tokens(counter: TokenCounter, item: Any) -> int:
     per_message = counter.profile.tokens_per_message
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         raise InputError("Every entry of a Responses 'input' list must be an object (an input item).")
     kind = item.get("type", "message")
     if kind == "message" or ("role" in item and "type" not in item):
@@ -60,7 +60,7 @@ def _item_tokens(counter: TokenCounter, item: Any) -> int:
         return counter.any_text(item.get("output")) + per_message
     if kind == "reasoning":
         summary = item.get("summary") or ()
-        return sum(counter.text(s.get("text") or "") for s in summary if isinstance(s, Mapping)) + per_message
+        return sum(counter.text(s.get("text") or "") for s in summary if isinstance(s, dict)) + per_message
     if kind == "item_reference":
         return per_message
     return (
@@ -70,13 +70,13 @@ def _item_tokens(counter: TokenCounter, item: Any) -> int:
 
 
 def _functions(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [t for t in body.get("tools") or () if isinstance(t, Mapping) and t.get("type") == "function"]
+    return [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
 
 
 def _response_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     text = body.get("text")
-    fmt = text.get("format") if isinstance(text, Mapping) else None
-    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         return fmt
     return None
 
@@ -97,7 +97,7 @@ def count_responses_input(counter: TokenCounter, body: Mapping[str, Any]) -> int
     elif isinstance(items, list):
         for item in items:
             total += _item_tokens(counter, item)
-            has_system = has_system or (isinstance(item, Mapping) and item.get("role") in SYSTEM_ROLES)
+            has_system = has_system or (isinstance(item, dict) and item.get("role") in SYSTEM_ROLES)
     elif items is not None:
         raise InputError("A Responses 'input' must be a string or a list of input items.")
     total += counter.hidden_sections(_functions(body), _response_format(body), has_system)
