@@ -10,12 +10,16 @@ import struct
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openai.types import Completion, CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from batchwright.server.fake_model import FakeModel
 from batchwright.tokens import count_input_tokens, get_encoding
+
+from .schema_strategies import strict_root_schemas
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -106,6 +110,26 @@ def test_strict_json_schema_responses_answers_validate():
         assert response.status == "completed"
         jsonschema.validate(json.loads(response.output_text), PERSON_SCHEMA)
         assert response.usage.input_tokens == count_input_tokens(RESPONSES, body)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=strict_root_schemas(), question=st.text(max_size=30), responses_api=st.booleans())
+def test_varied_strict_schemas_through_the_fake_model(schema, question, responses_api):
+    if responses_api:
+        text = {"format": {"type": "json_schema", "name": "varied", "schema": schema, "strict": True}}
+        response = Response.model_validate(
+            ok(FakeModel(), RESPONSES, {"model": "gpt-4.1", "input": question, "text": text})
+        )
+        content = response.output_text
+    else:
+        fmt = {"type": "json_schema", "json_schema": {"name": "varied", "schema": schema, "strict": True}}
+        completion = ChatCompletion.model_validate(
+            ok(FakeModel(), CHAT, chat_body(question, response_format=fmt))
+        )
+        content = completion.choices[0].message.content
+    jsonschema.validate(
+        json.loads(content), schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def test_json_object_mode_returns_an_object():
