@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from batchwright.server.api_errors import json_response
+from batchwright.server.api_errors import APIError, json_response
 from batchwright.server.batches import json_object
 from batchwright.server.faults import DIRECT_ENDPOINTS
 from batchwright.server.state import ServerState
@@ -21,6 +21,8 @@ router = APIRouter()
 async def direct_request(request: Request) -> Response:
     """Answer one model request through the backend, after the RPM/TPM limits (if any)."""
     state: ServerState = request.app.state.server
+    arrived = time.time()
+    client_request_id = request.headers.get("x-client-request-id")
     url = request.scope["path"]
     body = await json_object(request)
     request_id = new_id("req_")
@@ -28,16 +30,19 @@ async def direct_request(request: Request) -> Response:
     model = body.get("model")
     limiter = state.limiter
     if limiter is not None and limiter.applies_to(url):
-        limiter.admit(str(model), count_input_tokens(url, body))
+        try:
+            limiter.admit(str(model), count_input_tokens(url, body))
+        except APIError:  # refused by the RPM/TPM limit: logged with created_at 0 (nothing billed)
+            state.log_direct((request_id, url, str(model), 429, 0, 0, 0, arrived, client_request_id))
+            raise
         headers.update(limiter.headers())
     answer = await state.backend.respond(url, body)
     tokens_in, tokens_out, _cached, _reasoning = (
         usage_of(answer.body) if answer.status_code == 200 else (0, 0, 0, 0)
     )
     model_name = model if isinstance(model, str) else None
-    state.log_direct(
-        (request_id, url, model_name, answer.status_code, tokens_in, tokens_out, int(time.time()))
-    )
+    row = (request_id, url, model_name, answer.status_code, tokens_in, tokens_out, int(time.time()))
+    state.log_direct((*row, arrived, client_request_id))
     return json_response(answer.body, answer.status_code, headers)
 
 

@@ -57,9 +57,13 @@ CREATE TABLE IF NOT EXISTS direct_requests (
     status_code INTEGER NOT NULL,
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    arrived_at REAL,
+    client_request_id TEXT
 );
 """
+# Columns added to direct_requests after the first release of the schema (older data dirs get them on open).
+_DIRECT_ADDED = (("arrived_at", "REAL"), ("client_request_id", "TEXT"))
 
 _FILE_COLUMNS = "id, filename, purpose, bytes, created_at, expires_at, deleted_at, batch_id"
 
@@ -111,6 +115,10 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(direct_requests)")}
+        for column, kind in _DIRECT_ADDED:
+            if column not in have:
+                self.db.execute(f"ALTER TABLE direct_requests ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the database."""
@@ -309,17 +317,23 @@ class Storage:
     # -- direct requests and the ledger ------------------------------------------------------------
 
     def add_direct_requests(self, rows: list[tuple]) -> None:
-        """Record direct requests: ``(request_id, url, model, status, in, out, created_at)`` tuples."""
+        """Record direct requests: ``(request_id, url, model, status, in, out, created_at, arrived_at,
+        client_request_id)`` tuples (``arrived_at``: Unix time on arrival, before any rate limit)."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT INTO direct_requests (request_id, url, model, status_code, input_tokens,"
-                " output_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, created_at, arrived_at, client_request_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
     def ledger(self) -> dict[str, Any]:
-        """Every file and batch ever created, every request processed, and the tokens billed."""
+        """Every file and batch ever created, every request processed, and the tokens billed.
+
+        Direct requests carry ``arrived_at`` (Unix time on arrival) and the client's ``x-client-request-id``;
+        ``refused`` lists the direct requests that the RPM/TPM limits answered with 429.
+        """
         now = time.time()
         files = []
         for row in self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY seq"):
@@ -344,8 +358,12 @@ class Storage:
                 " ORDER BY batch_id, line"
             )
         ]
-        requests += [
-            {
+        refused = []  # direct requests the RPM/TPM limit refused (429): neither processed nor billed
+        for r in self.db.execute(
+            "SELECT request_id, url, model, status_code, input_tokens, output_tokens, arrived_at,"
+            " client_request_id, created_at FROM direct_requests ORDER BY seq"
+        ):
+            entry = {
                 "kind": "direct",
                 "request_id": r[0],
                 "url": r[1],
@@ -353,12 +371,10 @@ class Storage:
                 "status_code": r[3],
                 "input_tokens": r[4],
                 "output_tokens": r[5],
+                "arrived_at": r[6],
+                "client_request_id": r[7],
             }
-            for r in self.db.execute(
-                "SELECT request_id, url, model, status_code, input_tokens, output_tokens FROM direct_requests"
-                " ORDER BY seq"
-            )
-        ]
+            (refused if r[8] == 0 else requests).append(entry)
         tokens: dict[str, dict[str, int]] = {}
         for kind in ("batch", "direct"):
             chosen = [r for r in requests if r["kind"] == kind]
@@ -367,4 +383,5 @@ class Storage:
                 "input_tokens": sum(r["input_tokens"] for r in chosen),
                 "output_tokens": sum(r["output_tokens"] for r in chosen),
             }
-        return {"files": files, "batches": batches, "requests": requests, "tokens": tokens}
+        ledger = {"files": files, "batches": batches, "requests": requests, "tokens": tokens}
+        return {**ledger, "refused": refused}
