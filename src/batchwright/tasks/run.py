@@ -18,7 +18,8 @@ from typing import Any
 from batchwright.config import EngineSettings
 from batchwright.engine import Engine
 from batchwright.engine.types import RequestSpec, RunSummary
-from batchwright.errors import ConfigError, ExitCode
+from batchwright.errors import ConfigError, ExitCode, InputError
+from batchwright.store.db import DB_NAME, Store
 from batchwright.tasks.api import Item, OpinionTask, Row, Task, TaskMeta
 from batchwright.tasks.export import ExportFormat, ExportSpec, export_rows
 from batchwright.tasks.results import TaskResultHook, request_spec, resume_specs
@@ -132,6 +133,7 @@ def run_task(
         models = [task.response_model] if task.response_model is not None else []
         return Engine(task_dir, current, task_name=name, result_hook=hook, response_models=models, **options)
 
+    _check_owner(task_dir, name)
     engine = open_engine(settings)
     try:
         wiped: dict[str, int] = {}
@@ -173,6 +175,19 @@ def run_task(
         return report
     finally:
         engine.close()
+
+
+def _check_owner(task_dir: Path, name: str) -> None:
+    """Refuse, before touching anything, a directory that another task created."""
+    if not (task_dir / DB_NAME).exists():
+        return
+    with Store.open(task_dir, readonly=True) as store:
+        stored = store.get_meta("task_name")
+    if stored is not None and stored != name:
+        raise InputError(
+            f"{task_dir} belongs to task {stored!r}, not {name!r}; nothing was changed.",
+            remedy="Use another --task-dir for this task (or the task that created the directory).",
+        )
 
 
 def _rows_of(engine: Engine) -> Callable[[], Iterator[Row]]:
