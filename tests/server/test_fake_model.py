@@ -578,3 +578,38 @@ def test_sdk_round_trip_through_the_local_server(local_server):
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
     assert caught.value.code == "empty_array"
     assert "gpt-4o-mini" in {model.id for model in client.models.list()}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 200) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+PLAUSIBLE_KEYS = [
+    "messages", "input", "prompt", "n", "stop", "tools", "tool_choice", "response_format", "text",
+    "max_tokens", "max_completion_tokens", "max_output_tokens", "reasoning", "reasoning_effort", "logprobs",
+    "top_logprobs", "dimensions", "encoding_format", "instructions", "temperature", "echo",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    url=st.sampled_from([CHAT, RESPONSES, COMPLETIONS, EMBEDDINGS]),
+    body=st.fixed_dictionaries(
+        {"model": st.sampled_from(["gpt-4o-mini", "o3", "text-embedding-3-small"])},
+        optional={key: json_values for key in PLAUSIBLE_KEYS},
+    ),
+    messages=st.lists(
+        st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "tool"]), "content": json_values}),
+        max_size=2,
+    ),
+)
+def test_arbitrary_bodies_never_raise(url, body, messages):
+    if url == CHAT:
+        body = {"messages": messages, **body}
+    answer = FakeModel().answer(url, body)
+    assert answer.status_code in (200, 400), answer.body
+    if answer.status_code == 400:
+        assert set(answer.body["error"]) == {"message", "type", "param", "code"}

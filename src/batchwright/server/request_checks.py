@@ -34,6 +34,25 @@ _JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "a b
 _MAX_EMBEDDING_INPUTS = 2048
 _MAX_STOP_SEQUENCES = 4
 _FORMAT_TYPES = ("text", "json_object", "json_schema")
+_NUMBER = (int, float)
+_PARAMETER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "stop": ((str, list), "a string or an array of strings"),
+    "tools": ((list,), "an array of objects"),
+    "tool_choice": ((str, dict), "a string or an object"),
+    "response_format": ((dict,), "an object"),
+    "text": ((dict,), "an object"),
+    "reasoning": ((dict,), "an object"),
+    "reasoning_effort": ((str,), "a string"),
+    "input": ((str, list), "a string or an array"),
+    "prompt": ((str, list), "a string or an array"),
+    "instructions": ((str, list), "a string or an array"),
+    "metadata": ((dict,), "an object"),
+    "logprobs": ((bool,), "a boolean"),
+    "echo": ((bool,), "a boolean"),
+    "stream": ((bool,), "a boolean"),
+    "temperature": (_NUMBER, "a number"),
+    "top_p": (_NUMBER, "a number"),
+}
 
 
 def check_request(url: str, body: dict[str, Any]) -> None:
@@ -46,6 +65,8 @@ def check_request(url: str, body: dict[str, Any]) -> None:
             param="stream",
             code="unsupported_parameter",
         )
+    _check_types(body)
+    _check_tools(body, url == RESPONSES)
     if url == CHAT:
         _check_chat(body)
     elif url == RESPONSES:
@@ -60,6 +81,40 @@ def check_request(url: str, body: dict[str, Any]) -> None:
         _check_stop(body)
     elif url == EMBEDDINGS:
         _check_embeddings(body)
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    for name, (types, expected) in _PARAMETER_TYPES.items():
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            raise _invalid_type(name, expected, value)
+    stop = body.get("stop")
+    if isinstance(stop, list) and not all(isinstance(item, str) for item in stop):
+        raise _invalid_type("stop", "a string or an array of strings", stop)
+
+
+def _check_tools(body: dict[str, Any], responses: bool) -> None:
+    for index, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict):
+            raise _invalid_type(f"tools[{index}]", "an object", tool)
+        if tool.get("type", "function") != "function":
+            continue
+        spec, where = (
+            (tool, f"tools[{index}]") if responses else (tool.get("function"), f"tools[{index}].function")
+        )
+        if not isinstance(spec, dict):
+            raise missing_parameter(where)
+        if not isinstance(spec.get("name"), str):
+            raise missing_parameter(f"{where}.name")
+        if spec.get("parameters") is not None and not isinstance(spec["parameters"], dict):
+            raise _invalid_type(f"{where}.parameters", "an object", spec["parameters"])
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and not isinstance(choice.get("name", choice.get("function")), (str, dict)):
+        raise missing_parameter("tool_choice.name" if responses else "tool_choice.function")
+    if isinstance(choice, dict) and not responses and not isinstance(choice["function"], dict):
+        raise _invalid_type("tool_choice.function", "an object", choice["function"])
 
 
 def _check_model_and_parameters(url: str, body: dict[str, Any]) -> None:
