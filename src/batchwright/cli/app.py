@@ -41,7 +41,9 @@ def root(
 def run_app(argv: list[str] | None = None) -> int:
     """Run the CLI and turn batchwright errors into a message and a documented exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):  # click returns the code of ``typer.Exit`` when not standalone
+            return code
     except BatchwrightError as error:
         if state.debug:
             error_console.print_exception()
