@@ -143,13 +143,19 @@ class AnswerPlanner:
 
 
 def pseudo_text(rng: random.Random) -> str:
-    """Deterministic filler prose: two to six sentences of common words."""
-    return " ".join(_sentence(rng) for _ in range(rng.randint(2, 6)))
+    """Deterministic filler prose: two to six sentences of five to thirteen common words."""
+    random_float = rng.random
+    lengths = [5 + int(random_float() * 9) for _ in range(2 + int(random_float() * 5))]
+    words = rng.choices(_VOCABULARY, k=sum(lengths))
+    sentences, start = [], 0
+    for length in lengths:
+        sentences.append(" ".join(words[start : start + length]).capitalize() + ".")
+        start += length
+    return " ".join(sentences)
 
 
 def _sentence(rng: random.Random) -> str:
-    words = rng.choices(_VOCABULARY, k=rng.randint(5, 13))
-    return " ".join(words).capitalize() + "."
+    return " ".join(rng.choices(_VOCABULARY, k=5 + int(rng.random() * 9))).capitalize() + "."
 
 
 def _dump(value: Any) -> str:
