@@ -171,6 +171,19 @@ def test_named_tool_choice_and_auto_choice():
         for i in range(30)
     }
     assert outcomes == {"tool_calls", "stop"}  # under "auto" the model sometimes calls, sometimes talks
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    after_result = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    replies = {
+        ok(FakeModel(seed=i), CHAT, {"model": "gpt-4o", "messages": after_result, "tools": tools})["choices"][
+            0
+        ]["finish_reason"]
+        for i in range(10)
+    }
+    assert replies == {"stop"}  # after a tool result, "auto" answers in text
     none = ok(FakeModel(), CHAT, chat_body(tools=tools, tool_choice="none"))
     assert none["choices"][0]["finish_reason"] == "stop"
 

@@ -99,7 +99,7 @@ class AnswerPlanner:
         """The drawer for ``body`` (``rng`` decides between tool call and text under ``tool_choice=auto``)."""
         responses = url == "/v1/responses"
         tools = _function_tools(body, responses)
-        tool = _chosen_tool(tools, body.get("tool_choice"), rng)
+        tool = _chosen_tool(tools, body.get("tool_choice"), _after_tool_result(body, responses), rng)
         if tool is not None:
             generator = self._compile(
                 tool.parameters, tool.strict, f"function '{tool.name}'", tool.param, True
@@ -174,15 +174,25 @@ def _function_tools(body: dict[str, Any], responses: bool) -> list[_Tool]:
     return tools
 
 
-def _chosen_tool(tools: list[_Tool], choice: Any, rng: random.Random) -> _Tool | None:
+def _chosen_tool(tools: list[_Tool], choice: Any, after_result: bool, rng: random.Random) -> _Tool | None:
+    """The tool to call: forced by the choice, or under ``auto`` a coin toss (never right after a result)."""
     if not tools or choice == "none":
         return None
     if isinstance(choice, dict):
         name = choice.get("name") or choice.get("function", {}).get("name")
         return next((tool for tool in tools if tool.name == name), None)
-    if choice == "required" or rng.random() < 0.5:
+    if choice == "required" or (not after_result and rng.random() < 0.5):
         return tools[rng.randrange(len(tools))]
     return None
+
+
+def _after_tool_result(body: dict[str, Any], responses: bool) -> bool:
+    """Whether the conversation ends with a tool's result (then ``auto`` answers in text, as models do)."""
+    items = body.get("input") if responses else body.get("messages")
+    if not isinstance(items, list) or not items or not isinstance(items[-1], dict):
+        return False
+    last = items[-1]
+    return last.get("type") == "function_call_output" if responses else last.get("role") == "tool"
 
 
 def _response_format(body: dict[str, Any], responses: bool) -> dict[str, Any]:
