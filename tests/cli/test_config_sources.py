@@ -31,7 +31,7 @@ def test_precedence_flags_over_env_over_yaml_over_defaults(tmp_path: Path) -> No
     resolved = resolve_options(
         {"poll_interval": 1.5, "max_batch_requests": None}, config_file=config, environ=environ
     )
-    settings = resolved.engine_settings(model="env-model")
+    settings = resolved.engine_settings()
     assert settings.max_batch_requests == 100  # YAML (flag given as None = not given)
     assert settings.max_retries == 4  # env beats YAML
     assert settings.poll_interval == 1.5  # flag beats env
@@ -117,4 +117,9 @@ def test_api_key_value_never_shown_in_errors() -> None:
 
 def test_every_settings_field_has_a_name() -> None:
     for name in EngineSettings.model_fields:
-        assert name in ALL_FIELDS
+        assert name in ALL_FIELDS or name == "prices"  # run-level prices go by their flat names
+
+
+def test_flat_price_names_fill_the_run_level_prices() -> None:
+    settings = resolve_options({"cost_output_batch_mtoken": 0.3}, environ={}).engine_settings()
+    assert settings.prices is not None and settings.prices.cost_output_batch_mtoken == 0.3

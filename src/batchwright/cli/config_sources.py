@@ -32,8 +32,9 @@ CONFIG_ENV = "BATCHWRIGHT_CONFIG"
 #: Task metadata lives in the task directory; ``completion_ratio`` is part of it, not an engine setting.
 META_FIELDS: tuple[str, ...] = tuple(TaskMeta.model_fields)
 PRICE_FIELDS: tuple[str, ...] = tuple(PriceOverrides.model_fields)
+#: Run-level prices are set by their flat names (``cost_input_batch_mtoken``...), not as ``prices``.
 SETTINGS_FIELDS: tuple[str, ...] = tuple(
-    name for name in EngineSettings.model_fields if name not in META_FIELDS
+    name for name in EngineSettings.model_fields if name not in META_FIELDS and name != "prices"
 )
 ALL_FIELDS: tuple[str, ...] = SETTINGS_FIELDS + META_FIELDS + PRICE_FIELDS
 
@@ -58,17 +59,11 @@ class ResolvedOptions:
     prices: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
-    def engine_settings(self, model: str | None = None, **extra: Any) -> EngineSettings:
-        """Validated engine settings; the price overrides apply to ``model`` (the task's model)."""
+    def engine_settings(self, **extra: Any) -> EngineSettings:
+        """Validated engine settings, the run-level prices included (``extra`` values take precedence)."""
         values = {**self.settings, **extra}
         if self.prices:
-            overrides = PriceOverrides(**self.prices)
-            if "prices" in EngineSettings.model_fields:
-                values["prices"] = overrides
-            elif model is not None:
-                per_model = dict(values.get("price_overrides") or {})
-                per_model[model] = overrides.model_dump(exclude_none=True)
-                values["price_overrides"] = per_model
+            values["prices"] = PriceOverrides(**self.prices)
         return EngineSettings(**values)
 
 

@@ -85,12 +85,11 @@ def _plan_then_confirm(demo_task: Any, options: RunOptions) -> None:
     if options.dry_run or options.no_run:
         return
     resolved = options.resolve()
-    model = resolved.meta.get("model") or demo_task.default_meta.model
     assert options.task_dir is not None
     plan = run_task(
         type(demo_task)(),
         options.task_dir,
-        resolved.engine_settings(model=model),
+        resolved.engine_settings(),
         meta=resolved.meta,
         dry_run=True,
         exports=[],

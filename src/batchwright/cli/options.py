@@ -163,6 +163,7 @@ def _option_type(annotation: Any) -> Any:
 
 
 def _is_mapping(annotation: Any) -> bool:
+    """Mapping-valued settings are set in the config file or the environment, not by flags."""
     return typing.get_origin(annotation) is dict
 
 

@@ -76,10 +76,7 @@ def execute(
         max_entries=options.export_max_entries,
         max_bytes=options.export_max_bytes,
     )
-    model = resolved.meta.get("model") or task.default_meta.model
-    settings = resolved.engine_settings(
-        model=model, **{**(defaults or {}), **resolved.settings, **(overrides or {})}
-    )
+    settings = resolved.engine_settings(**{**(defaults or {}), **resolved.settings, **(overrides or {})})
     if options.destructive():
         confirm(f"{' and '.join(options.destructive())} on {task_dir}: this discards work", options)
     mode = choose_mode(options.progress, err_console)
