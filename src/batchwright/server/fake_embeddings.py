@@ -11,8 +11,10 @@ import base64
 import hashlib
 import json
 import math
+import operator
 import random
-import struct
+import sys
+from array import array
 from typing import Any
 
 from batchwright.server.models import embedding_dimensions
@@ -28,20 +30,22 @@ def embeddings_body(body: dict[str, Any], seed: int, prompt_tokens: int) -> dict
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index, item in enumerate(inputs):
-        packed = _vector_bytes(model, dimensions, item, seed)
-        vector: Any = base64.b64encode(packed).decode() if as_base64 else list(_unpack(packed))
-        data.append({"object": "embedding", "index": index, "embedding": vector})
+        vector = _vector(model, dimensions, item, seed)
+        if as_base64:
+            if sys.byteorder == "big":  # the API's base64 is little-endian float32
+                vector.byteswap()
+            encoded: Any = base64.b64encode(vector.tobytes()).decode()
+        else:
+            encoded = vector.tolist()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
     usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
     return {"object": "list", "data": data, "model": model, "usage": usage}
 
 
-def _vector_bytes(model: str, dimensions: int, item: Any, seed: int) -> bytes:
+def _vector(model: str, dimensions: int, item: Any, seed: int) -> array:
+    """A unit-norm float32 vector drawn from a hash of (model, dimensions, input, seed)."""
     key = json.dumps([model, dimensions, item, seed], ensure_ascii=False).encode()
     rng = random.Random(hashlib.blake2b(key, digest_size=16).digest())
-    raw = struct.unpack(f"<{dimensions}h", rng.randbytes(2 * dimensions))
-    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-    return struct.pack(f"<{dimensions}f", *(x / norm for x in raw))
-
-
-def _unpack(packed: bytes) -> tuple[float, ...]:
-    return struct.unpack(f"<{len(packed) // 4}f", packed)
+    raw = array("h", rng.randbytes(2 * dimensions))
+    scale = 1.0 / (math.sqrt(sum(map(operator.mul, raw, raw))) or 1.0)
+    return array("f", [x * scale for x in raw])
