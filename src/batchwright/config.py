@@ -39,7 +39,7 @@ class EngineSettings(BaseModel):
     # --- one batch ----------------------------------------------------------------------------
     max_batch_requests: int = Field(50_000, ge=1, le=50_000, description="Requests per batch.")
     max_batch_bytes: int = Field(
-        DEFAULT_MAX_BATCH_BYTES, ge=1024, le=200_000_000, description="Batch file bytes."
+        DEFAULT_MAX_BATCH_BYTES, ge=1, le=200_000_000, description="Batch file bytes."
     )
     max_batch_tokens: int | None = Field(None, ge=1, description="Predicted tokens per batch.")
     max_batch_cost: float | None = Field(None, gt=0, description="Predicted cost (USD) per batch.")
