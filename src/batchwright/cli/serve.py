@@ -78,6 +78,9 @@ def serve(
     upstream: str = typer.Option(
         None, "--upstream", help="Forward every request to this OpenAI-compatible server (Ollama, vLLM, ...)."
     ),
+    upstream_api_key: str = typer.Option(
+        None, "--upstream-api-key", envvar="BATCHWRIGHT_UPSTREAM_API_KEY", help="Bearer key for --upstream."
+    ),
     upstream_concurrency: int = typer.Option(
         16, "--upstream-concurrency", help="Parallel upstream requests."
     ),
@@ -116,6 +119,7 @@ def serve(
         model_token_limits=parse_model_limits(model_token_limit),
         seed=seed,
         upstream=upstream,
+        upstream_api_key=upstream_api_key,
         upstream_concurrency=upstream_concurrency,
         max_file_bytes=int(max_file_mb * MB),
         storage_quota_bytes=int(storage_quota_gb * 1024 * MB),

@@ -30,7 +30,10 @@ def make_backend(config: ServerConfig) -> tuple[ModelBackend, bool]:
     if config.upstream:
         from batchwright.server.upstream import UpstreamBackend
 
-        return UpstreamBackend(config.upstream, max_concurrency=config.upstream_concurrency), True
+        backend = UpstreamBackend(
+            config.upstream, api_key=config.upstream_api_key, max_concurrency=config.upstream_concurrency
+        )
+        return backend, True
     from batchwright.server.fake_model import FakeModel
 
     return FakeModel(seed=config.seed), True

@@ -37,6 +37,7 @@ class ServerConfig:
     model_token_limits: dict[str, int] = field(default_factory=dict)
     seed: int = 0
     upstream: str | None = None
+    upstream_api_key: str | None = None
     upstream_concurrency: int = 16
     max_file_bytes: int = 200 * MB
     max_batch_input_bytes: int = 200 * MB
