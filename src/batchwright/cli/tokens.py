@@ -8,6 +8,7 @@ final totals object.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,10 @@ def estimate_file(
             )
 
 
+_ROW = "{:<24} {:<28} {:>13} {:>13} {:>12} {:>12}\n"
+_HEADERS = ("custom_id", "model", "input tokens", "output tokens", "cost batch", "cost direct")
+
+
 def _totals_table(per_model: dict[str, Estimate], total: Estimate) -> Table:
     table = Table(title="Totals (output tokens and costs are predictions)", title_justify="left")
     table.add_column("Model")
@@ -179,28 +184,28 @@ def tokens(
         default_max_output_tokens=default_max_output_tokens,
         overrides=None if overrides.is_empty() else overrides,
     )
-    console = Console(highlight=False)
     per_model: dict[str, Estimate] = {}
     total = Estimate()
-    table = Table(title=f"Requests in {file}", title_justify="left")
+    out = sys.stdout  # one plain line per request, streamed: files of any size in bounded memory
     if not as_json:
-        for header in ("custom_id", "Model", "Input tokens", "Output tokens", "Cost batch", "Cost direct"):
-            table.add_column(header, justify="left" if header in ("custom_id", "Model") else "right")
+        out.write(_ROW.format(*_HEADERS))
     for custom_id, model, estimate in estimates:
         per_model.setdefault(model, Estimate()).add(estimate)
         total.add(estimate)
         if as_json:
             record = {"custom_id": custom_id, "model": model, **asdict(estimate)}
             del record["requests"]
-            typer.echo(json.dumps(record))
+            out.write(json.dumps(record) + "\n")
         else:
-            table.add_row(
-                custom_id,
-                model,
-                f"{estimate.input_tokens:,}",
-                f"{estimate.output_tokens:,}",
-                f"${estimate.cost_batch:,.6f}",
-                f"${estimate.cost_direct:,.6f}",
+            out.write(
+                _ROW.format(
+                    custom_id,
+                    model,
+                    f"{estimate.input_tokens:,}",
+                    f"{estimate.output_tokens:,}",
+                    f"${estimate.cost_batch:,.6f}",
+                    f"${estimate.cost_direct:,.6f}",
+                )
             )
     if total.requests == 0:
         raise InputError(
@@ -208,7 +213,7 @@ def tokens(
         )
     if as_json:
         models = {name: asdict(estimate) for name, estimate in sorted(per_model.items())}
-        typer.echo(json.dumps({"totals": asdict(total), "models": models}))
+        out.write(json.dumps({"totals": asdict(total), "models": models}) + "\n")
     else:
-        console.print(table)
-        console.print(_totals_table(per_model, total))
+        out.flush()
+        Console(highlight=False).print(_totals_table(per_model, total))
