@@ -194,3 +194,30 @@ def test_our_server_forwarding_to_our_server(tmp_path):
             with pytest.raises(openai.BadRequestError):
                 client.chat.completions.create(model="gpt-4o-mini", messages=[])
         asyncio.run(backend.aclose())
+
+
+def test_a_batch_on_the_front_server_runs_on_the_upstream(tmp_path):
+    """--upstream gives a model server a batch API: every batch line becomes one upstream request."""
+    from batchwright.server import INSTANT, ServerConfig, run_server
+
+    from .support import chat_line, client_for, read_lines, submit
+    from .support import wait_for as wait_for_batch
+
+    with run_server(ServerConfig(data_dir=tmp_path / "model", speed=INSTANT)) as model_server:
+        backend = UpstreamBackend(model_server.base_url, api_key=model_server.api_key, max_concurrency=2)
+        with run_server(ServerConfig(data_dir=tmp_path / "front", speed=INSTANT, backend=backend)) as front:
+            client = client_for(front)
+            lines = [chat_line(f"line-{i}", f"question {i}") for i in range(6)]
+            lines.append(chat_line("bad", model="gpt-4o-mini", n=0))
+            batch = wait_for_batch(client, submit(client, lines).id)
+            assert batch.status == "completed"
+            assert (batch.request_counts.completed, batch.request_counts.failed) == (6, 1)
+            outputs = read_lines(client, batch.output_file_id)
+            assert sorted(line["custom_id"] for line in outputs) == [f"line-{i}" for i in range(6)]
+            for line in outputs:
+                ChatCompletion.model_validate(line["response"]["body"])
+            (error_line,) = read_lines(client, batch.error_file_id)
+            assert error_line["response"]["status_code"] == 400
+        upstream_requests = model_server.ledger()["requests"]
+        assert len(upstream_requests) == 7 and {r["kind"] for r in upstream_requests} == {"direct"}
+    asyncio.run(backend.aclose())
