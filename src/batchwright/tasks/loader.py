@@ -33,8 +33,9 @@ def load_task_class(spec: str) -> type[Task]:
             f"{target!r} has no attribute {attribute!r}.{hint}", remedy=_SPEC_HELP
         ) from None
     if not (isinstance(obj, type) and issubclass(obj, Task)) or obj is Task:
+        what = f"the class {obj.__name__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
         raise TaskDefinitionError(
-            f"{spec!r} is a {type(obj).__name__}, not a subclass of batchwright.Task.",
+            f"{spec!r} is {what}, not a subclass of batchwright.Task.",
             remedy="Define `class MyTask(batchwright.Task)` implementing items(), request() and process().",
         )
     obj.check_definition()
