@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchwright.tokens import count_input_tokens, encoding_name_for_model, get_encoding
+from batchwright.errors import InputError
+from batchwright.tokens import count_input_tokens, encoding_name_for_model, get_encoding, max_output_tokens
 
 from .image_bytes import data_url, png
 
@@ -75,3 +78,64 @@ def test_more_tools_never_fewer_tokens(model, messages, tools, extra_tool):
     url = "/v1/chat/completions"
     base = {"model": model, "messages": messages, "tools": tools}
     assert count_input_tokens(url, {**base, "tools": [*tools, extra_tool]}) >= count_input_tokens(url, base)
+
+
+FIELDS = st.sampled_from(
+    [
+        "role",
+        "content",
+        "type",
+        "text",
+        "image_url",
+        "url",
+        "detail",
+        "name",
+        "tool_calls",
+        "function",
+        "arguments",
+        "input",
+        "properties",
+        "parameters",
+        "required",
+        "summary",
+        "output",
+        "json_schema",
+        "schema",
+        "format",
+    ]
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(FIELDS, children, max_size=4),
+    max_leaves=16,
+)
+BODY_FIELDS = st.sampled_from(
+    [
+        "messages",
+        "input",
+        "instructions",
+        "tools",
+        "functions",
+        "response_format",
+        "text",
+        "tool_choice",
+        "prompt",
+        "suffix",
+        "max_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "n",
+        "best_of",
+    ]
+)
+ENDPOINTS = st.sampled_from(["/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(ENDPOINTS, st.dictionaries(BODY_FIELDS, JSON, max_size=5))
+def test_malformed_bodies_raise_input_errors_only(url, fields):
+    body = {"model": "gpt-4o", **fields}
+    for estimate in (count_input_tokens, max_output_tokens):
+        with contextlib.suppress(InputError):
+            result = estimate(url, body)
+            assert result is None or result >= 0

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchwright.errors import InputError
-from batchwright.tokens.counter import TokenCounter
+from batchwright.tokens.counter import TokenCounter, entries
 
 SYSTEM_ROLES = frozenset(("system", "developer"))
 _UNCOUNTED_PARTS = frozenset(("input_audio", "file"))
@@ -57,12 +57,12 @@ def chat_functions(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The function definitions of ``tools`` (function tools) and the legacy ``functions`` parameter."""
     functions = [
         tool["function"]
-        for tool in body.get("tools") or ()
+        for tool in entries(body.get("tools"), "tools")
         if isinstance(tool, dict)
         and tool.get("type", "function") == "function"
         and isinstance(tool.get("function"), dict)
     ]
-    functions.extend(f for f in body.get("functions") or () if isinstance(f, dict))
+    functions.extend(f for f in entries(body.get("functions"), "functions") if isinstance(f, dict))
     return functions
 
 
@@ -108,9 +108,9 @@ def count_chat_input(counter: TokenCounter, body: Mapping[str, Any]) -> int:
         if isinstance(message.get("refusal"), str):
             total += counter.text(message["refusal"])
         calls = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
-        calls += [
-            call.get("function") or {} for call in message.get("tool_calls") or () if isinstance(call, dict)
-        ]
+        for call in entries(message.get("tool_calls"), "tool_calls"):
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                calls.append(call["function"])
         for call in calls:
             total += counter.short(str(call.get("name", ""))) + counter.any_text(call.get("arguments")) + 3
     total += counter.hidden_sections(functions, chat_response_format(body), has_system)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from batchwright.errors import InputError
 from batchwright.tokens.images import DataUrlImageSizes, ImageSizes, image_tokens
 from batchwright.tokens.models import model_profile
 from batchwright.tokens.schemas import (
@@ -30,6 +31,15 @@ _section_length = functools.lru_cache(maxsize=256)(_encoded_length)
 """Rendered tools/response-format sections: usually the same for every request of a task."""
 
 
+def entries(value: Any, field: str) -> list[Any]:
+    """``value`` as a list (``None`` → empty); anything else is an :class:`InputError` naming ``field``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"'{field}' must be a list, not {type(value).__name__}.")
+    return value
+
+
 class TokenCounter:
     """Counts text, images and hidden sections for one model.
 
@@ -46,7 +56,11 @@ class TokenCounter:
         self.image_sizes = image_sizes or DEFAULT_IMAGE_SIZES
 
     def text(self, text: str) -> int:
-        """Tokens of ``text``."""
+        """Tokens of ``text`` (an :class:`InputError` if it is not a string)."""
+        if not isinstance(text, str):
+            raise InputError(
+                f"Expected a string in the request body, found {type(text).__name__}: {text!r:.60}."
+            )
         return len(self._encode(text)) if text else 0
 
     def short(self, text: str) -> int:
@@ -63,6 +77,8 @@ class TokenCounter:
 
     def image(self, url: str | None, detail: str | None) -> int:
         """Tokens of one image (``url`` ``None``, e.g. a file id: size unknown, the rule's maximum)."""
+        if url is not None and not isinstance(url, str):
+            raise InputError(f"An image URL must be a string, not {type(url).__name__}.")
         size = self.image_sizes.size_of(url) if url else None
         return image_tokens(self.profile.image_rule, size, detail)
 
@@ -94,7 +110,8 @@ class TokenCounter:
         if choice == "none":
             return 1
         if isinstance(choice, dict):
-            name = choice.get("name") or (choice.get("function") or {}).get("name")
+            function = choice.get("function")
+            name = choice.get("name") or (function.get("name") if isinstance(function, dict) else None)
             if isinstance(name, str):
                 return self.short(name) + 4
         return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 from batchwright.errors import InputError
 from batchwright.tokens.chat import SYSTEM_ROLES
-from batchwright.tokens.counter import TokenCounter
+from batchwright.tokens.counter import TokenCounter, entries
 
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "refusal": "refusal", "text": "text"}
 _UNCOUNTED_PARTS = frozenset(("input_file", "input_audio"))
@@ -59,7 +59,7 @@ def _item_tokens(counter: TokenCounter, item: Any) -> int:
     if kind in ("function_call_output", "custom_tool_call_output"):
         return counter.any_text(item.get("output")) + per_message
     if kind == "reasoning":
-        summary = item.get("summary") or ()
+        summary = entries(item.get("summary"), "summary")
         return sum(counter.text(s.get("text") or "") for s in summary if isinstance(s, dict)) + per_message
     if kind == "item_reference":
         return per_message
@@ -70,7 +70,9 @@ def _item_tokens(counter: TokenCounter, item: Any) -> int:
 
 
 def _functions(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+    return [
+        t for t in entries(body.get("tools"), "tools") if isinstance(t, dict) and t.get("type") == "function"
+    ]
 
 
 def _response_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:

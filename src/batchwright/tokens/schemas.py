@@ -40,8 +40,12 @@ def render_functions(functions: list[Mapping[str, Any]]) -> str:
         description = function.get("description")
         if description:
             lines.append(f"// {description}")
-        parameters = function.get("parameters") or {}
-        if parameters.get("properties"):
+        parameters = function.get("parameters")
+        if (
+            isinstance(parameters, Mapping)
+            and isinstance(parameters.get("properties"), Mapping)
+            and parameters["properties"]
+        ):
             lines.append(f"type {function.get('name', '')} = (_: {{")
             lines.append(_Renderer(parameters).properties(parameters, 0))
             lines.append("}) => any;")
@@ -67,9 +71,11 @@ class _Renderer:
         self.depth = 0
 
     def properties(self, obj: Mapping[str, Any], indent: int) -> str:
-        required = obj.get("required") or ()
+        required = obj.get("required")
+        required = required if isinstance(required, list) else ()
+        properties = obj.get("properties")
         lines = []
-        for name, prop in (obj.get("properties") or {}).items():
+        for name, prop in properties.items() if isinstance(properties, Mapping) else ():
             prop = prop if isinstance(prop, Mapping) else {}
             if prop.get("description"):
                 lines.append(f"// {prop['description']}")
@@ -92,14 +98,14 @@ class _Renderer:
         kind = prop.get("type")
         if isinstance(kind, list):
             return " | ".join(self.type({**prop, "type": one}, indent) for one in kind)
-        if kind is None and "properties" in prop:
+        if kind is None and isinstance(prop.get("properties"), Mapping):
             kind = "object"
         if kind in ("string", "boolean", "null", "number"):
             return str(kind)
         if kind == "integer":
             return "number"
         if kind == "object":
-            if not prop.get("properties"):
+            if not isinstance(prop.get("properties"), Mapping) or not prop["properties"]:
                 return "object"
             return "\n".join(["{", self.properties(prop, indent + 2), "}"])
         if kind == "array":
