@@ -131,6 +131,15 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, content, probl
     assert problem in capsys.readouterr().err.replace("\n", " ")
 
 
+def test_moderation_is_free_without_a_price(tmp_path, capsys):
+    path = tmp_path / "moderation.jsonl"
+    body = {"model": "omni-moderation-latest", "input": "Hello world"}
+    path.write_text(line("m", "/v1/moderations", body) + "\n", encoding="utf-8")
+    assert run_app(["tokens", str(path), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (first["input_tokens"], first["cost_batch"], first["cost_direct"]) == (2, 0, 0)
+
+
 def test_missing_file_exits_2(tmp_path, capsys):
     assert run_app(["tokens", str(tmp_path / "nope.jsonl")]) == 2
     assert "Cannot read" in capsys.readouterr().err

@@ -24,8 +24,12 @@ from batchwright.tokens import (
     DEFAULT_COMPLETION_RATIO,
     DEFAULT_MAX_OUTPUT_TOKENS,
     count_input_tokens,
+    endpoint_of,
     predict_output_tokens,
 )
+from batchwright.tokens.estimate import MODERATIONS
+
+FREE = ModelPrice(0, 0, 0, 0, 0, 0, source="free")
 
 
 @dataclass
@@ -100,9 +104,12 @@ def estimate_file(
                 output_tokens = predict_output_tokens(url, body, completion_ratio, default_max_output_tokens)
             except InputError as error:
                 raise InputError(f"{path}, line {number}: {error.message}", remedy=error.remedy) from None
-            if model not in prices:
-                prices[model] = resolve_price(model, overrides)
-            price = prices[model]
+            if endpoint_of(url) == MODERATIONS:  # the moderation endpoint is free (OpenAI pricing page)
+                price = FREE
+            else:
+                if model not in prices:
+                    prices[model] = resolve_price(model, overrides)
+                price = prices[model]
             costs = {
                 mode: request_cost(price, input_tokens=input_tokens, output_tokens=output_tokens, batch=batch)
                 for mode, batch in (("batch", True), ("direct", False))
