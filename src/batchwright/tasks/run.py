@@ -69,11 +69,13 @@ def export_specs(
     max_entries: int | None = None,
     max_bytes: int | None = None,
 ) -> list[ExportSpec]:
-    """The exports of a run (the task's defaults unless given); relative paths are in ``task_dir``.
+    """The exports of a run (the task's defaults unless given); relative paths are in ``task_dir``
+    (made absolute, so the result can be passed through again unchanged).
 
     Validated up front, so a bad name fails before anything runs. Part limits apply to JSONL exports.
     """
     specs = []
+    task_dir = task_dir.absolute()
     for entry in task.exports if exports is None else exports:
         spec = entry if isinstance(entry, ExportSpec) else ExportSpec(Path(entry))
         path = spec.path if spec.path.is_absolute() else task_dir / spec.path
@@ -118,7 +120,7 @@ def run_task(
     ``engine_options`` are passed to :class:`~batchwright.engine.Engine` (e.g. ``provider_factory``).
     """
     task.check_definition()
-    task_dir = Path(task_dir)
+    task_dir = Path(task_dir).absolute()
     if settings is None:
         settings = EngineSettings(**settings_values)
     elif settings_values:

@@ -1,0 +1,90 @@
+"""`batchwright demo`: both demos end to end on the in-process local server, resume, and real targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchwright.cli import run_app
+from batchwright.errors import ExitCode
+from batchwright.monitor.snapshot import read_snapshot
+
+
+def output_rows(task_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (task_dir / "output.jsonl").read_text("utf-8").splitlines()]
+
+
+def batchwright(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHWRIGHT_"))}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "batchwright"), *argv],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_unicode_demo_from_any_directory_then_resume(tmp_path: Path) -> None:
+    began = time.monotonic()
+    first = batchwright("demo", "--progress", "plain", cwd=tmp_path)
+    took = time.monotonic() - began
+    assert first.returncode == 0, first.stderr
+    task_dir = tmp_path / "batchwright-demo-unicode"
+    assert "output.jsonl" in first.stdout and "task complete" in first.stdout
+    assert took < 60
+    snap = read_snapshot(task_dir)
+    assert snap.items_total > 1000 and snap.items_done == snap.items_total
+    # The fake model answers at random: a real mix of first-time successes, retries and failures.
+    assert snap.retries > 100 and 0 < snap.items.get("failed", 0) < snap.items["succeeded"]
+    rows = output_rows(task_dir)
+    assert len(rows) == snap.items["succeeded"] == len({r["key"] for r in rows})
+    assert all(r["key"] == f"U+{ord(r['char']):04X}" for r in rows)
+    assert "items" in first.stderr and "done" in first.stderr  # plain progress log
+    again = batchwright("demo", "--progress", "plain", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "0 succeeded" in again.stdout and output_rows(task_dir) == rows
+
+
+def test_emotions_demo_interrupted_with_batches_in_flight_resumes(tmp_path: Path) -> None:
+    task_dir = tmp_path / "emo"
+    base = ["demo", "--task", "emotions", "--dir", str(task_dir), "--progress", "quiet"]
+    assert run_app([*base, "--no-wait"]) == ExitCode.WORK_LEFT
+    assert read_snapshot(task_dir).requests.get("active", 0) > 0  # left in flight on the local server
+    assert run_app(base) == ExitCode.DONE
+    rows = output_rows(task_dir)
+    assert len(rows) == 45 and all(3 <= r["opinions"] <= 5 for r in rows)
+
+
+def test_demo_through_the_direct_path(tmp_path: Path) -> None:
+    task_dir = tmp_path / "emo"
+    assert (
+        run_app(["demo", "--task", "emotions", "-d", str(task_dir), "--force-direct", "--progress", "quiet"])
+        == 0
+    )
+    snap = read_snapshot(task_dir)
+    assert {row.mode for row in snap.usage} == {"direct"} and snap.batches == {}
+    assert len(output_rows(task_dir)) == 45
+
+
+def test_demo_against_another_endpoint(tmp_path: Path, local_server: Any) -> None:
+    argv = ["demo", "--task", "emotions", "-d", str(tmp_path / "e"), "--base-url", local_server.base_url,
+            "--api-key", local_server.api_key, "--poll-interval", "0.05", "--progress", "quiet"]  # fmt: skip
+    assert (
+        run_app(argv) == ExitCode.BAD_INPUT
+    )  # costs money on a real endpoint: needs --yes without a terminal
+    assert local_server.ledger()["requests"] == []
+    assert run_app([*argv, "--yes"]) == ExitCode.DONE
+    assert len(local_server.ledger()["requests"]) >= 135
+
+
+def test_demo_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(["demo", "--task", "nope", "-d", str(tmp_path / "x")]) == ExitCode.BAD_INPUT
+    assert "Unknown demo task 'nope'" in capsys.readouterr().err
+    assert run_app(["demo", "--real", "--base-url", "http://127.0.0.1:9/v1", "-d", str(tmp_path / "x")]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
