@@ -141,6 +141,43 @@ def direct_groups(settings: EngineSettings, pending: Sequence[tuple[str, str, in
     return chosen
 
 
+def plan_direct(
+    store: Store,
+    settings: EngineSettings,
+    costs: CostModel,
+    groups: Collection[tuple[str, str]],
+    *,
+    show: int = 3,
+    echo: Callable[[str], None] | None = None,
+) -> DirectPlan:
+    """Dry run: what a direct run would send for ``groups``; nothing is sent and nothing is written.
+
+    ``echo`` (default: standard error) gets the summary line and the first ``show`` request bodies.
+    """
+    n = tin = tout = 0
+    cost = 0.0
+    samples: list[DirectSample] = []
+    for url, model in groups:
+        count, g_in, g_out = store.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(pred_input_tokens), 0), COALESCE(SUM(pred_output_tokens), 0) "
+            "FROM requests WHERE state = 'pending' AND url = ? AND model = ?",
+            (url, model),
+        ).fetchone()
+        n, tin, tout = n + count, tin + g_in, tout + g_out
+        cost += costs.cost(model, "direct", g_in, 0, g_out)
+        if len(samples) < show:
+            rows = store.conn.execute(_PENDING_PAGE, (url, model, 0, show - len(samples))).fetchall()
+            samples += [DirectSample(row[0], url, json.loads(row[6])) for row in rows]
+    limits = ((n, settings.max_rpm), (tin + tout, settings.max_tpm))
+    bounds = [amount / limit * 60.0 for amount, limit in limits if limit]
+    plan = DirectPlan(n, tin, tout, cost, max(bounds) if bounds else None, tuple(samples))
+    echo = echo or echo_stderr
+    echo(plan.one_line())
+    for sample in samples:
+        echo(f"would send request {sample.request_id}: POST {sample.url}\n{pretty(sample.body)}")
+    return plan
+
+
 # --- the runner -----------------------------------------------------------------------------------------
 
 
@@ -209,36 +246,6 @@ class DirectRunner:
             tpm_limit=snap.tpm_limit, concurrency_limit=snap.concurrency_limit, spend=s.spend,
             predicted_spend=s.predicted_spend, elapsed=self.clock.now() - self._started,
         )  # fmt: skip
-
-    # --- dry run ------------------------------------------------------------------------------
-
-    def plan(self, groups: Collection[tuple[str, str]], *, show: int = 3) -> DirectPlan:
-        """What :meth:`run` would send for ``groups``, without sending or writing anything."""
-        n = tin = tout = 0
-        cost = 0.0
-        samples: list[DirectSample] = []
-        conn = self.store.conn
-        for url, model in groups:
-            count, g_in, g_out = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(pred_input_tokens), 0), COALESCE(SUM(pred_output_tokens), 0) "
-                "FROM requests WHERE state = 'pending' AND url = ? AND model = ?",
-                (url, model),
-            ).fetchone()
-            n, tin, tout = n + count, tin + g_in, tout + g_out
-            cost += self.costs.cost(model, "direct", g_in, 0, g_out)
-            if len(samples) < show:
-                rows = conn.execute(_PENDING_PAGE, (url, model, 0, show - len(samples))).fetchall()
-                samples += [DirectSample(row[0], url, json.loads(row[6])) for row in rows]
-        bounds = [
-            amount / limit * 60.0
-            for amount, limit in ((n, self.settings.max_rpm), (tin + tout, self.settings.max_tpm))
-            if limit
-        ]
-        plan = DirectPlan(n, tin, tout, cost, max(bounds) if bounds else None, tuple(samples))
-        self.echo(plan.one_line())
-        for sample in samples:
-            self.echo(f"would send request {sample.request_id}: POST {sample.url}\n{pretty(sample.body)}")
-        return plan
 
     # --- running ------------------------------------------------------------------------------
 
@@ -438,4 +445,5 @@ __all__ = [
     "DirectSample",
     "DirectStats",
     "direct_groups",
+    "plan_direct",
 ]

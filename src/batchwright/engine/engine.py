@@ -17,6 +17,7 @@ import pydantic
 from batchwright.config import EngineSettings
 from batchwright.engine.collect import BatchCollector
 from batchwright.engine.commit import OutcomeCommitter, ResultHook
+from batchwright.engine.direct import DirectRunner, direct_groups, plan_direct
 from batchwright.engine.intake import RequestIntake
 from batchwright.engine.maintenance import Maintenance
 from batchwright.engine.planner import BatchPlanner
@@ -83,6 +84,10 @@ class Engine:
 
     def _build(self) -> None:
         self.costs = CostModel(self.settings)
+        for model, *samples in self.store.conn.execute(
+            "SELECT model, samples, max_output_tokens, output_tokens FROM ratios"
+        ):
+            self.costs.observe(model, *samples)
         self.intake = RequestIntake(self.settings, self.models, self.costs)
         self.committer = OutcomeCommitter(self.store, self.settings, self.costs, self.intake, self._hook)
         self.planner = BatchPlanner(self.store, self.settings)
@@ -176,9 +181,15 @@ class Engine:
         current step; a second SIGINT exits at once.
         """
         if dryrun:
-            plan = self.planner.plan_all()
-            summary = RunSummary(StopReason.DRYRUN, f"{len(plan)} batch(es) would be sent", plan=plan)
+            direct = direct_groups(self.settings, self.planner.pending_groups())
+            plan = self.planner.plan_all(exclude=direct)
+            message = f"{len(plan)} batch(es) would be sent"
+            summary = RunSummary(StopReason.DRYRUN, message, plan=plan)
             summary.pending = sum(p.requests for p in plan)
+            if direct:
+                shown = plan_direct(self.store, self.settings, self.costs, direct)
+                summary.message += f"; {shown.one_line()}"
+                summary.pending += shown.requests
             return summary
         return asyncio.run(self._run(only_process, wait))
 
@@ -207,7 +218,11 @@ class Engine:
             self.settings.delete_remote_files,
         )  # fmt: skip
         assert self._stop is not None
-        return Runner(self.store, self.settings, provider, self.planner, pusher, collector, self._stop)
+        direct = DirectRunner(
+            self.store, self.settings, provider, self.committer, self.costs, self.models, stop=self._stop
+        )
+        parts = (self.store, self.settings, provider, self.planner, pusher, collector)
+        return Runner(*parts, self._stop, direct)
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread() or self._loop is None:

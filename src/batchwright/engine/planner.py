@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from batchwright.config import EngineSettings
@@ -190,11 +190,16 @@ class BatchPlanner:
             remedy="Raise the per-batch, enqueued-token or cost limit, or shorten the request.",
         )
 
-    def plan_all(self) -> list[PlannedBatch]:
-        """Dry run: the batches every pending request would be cut into, ignoring in-flight limits."""
+    def plan_all(self, exclude: Collection[tuple[str, str]] = ()) -> list[PlannedBatch]:
+        """Dry run: the batches every pending request would be cut into, ignoring in-flight limits.
+
+        ``exclude``: ``(url, model)`` groups that go direct instead.
+        """
         s = self.settings
         plans: list[PlannedBatch] = []
         for url, model, _ in self.pending_groups():
+            if (url, model) in exclude:
+                continue
             room = Room(s.max_batch_requests, s.max_batch_bytes)
             room.tokens = s.max_batch_tokens or math.inf
             room.cost = s.max_batch_cost or math.inf

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from batchwright.config import EngineSettings
 from batchwright.engine.collect import BatchCollector, Collected, delete_pending_files
 from batchwright.engine.crashpoints import crashpoint
+from batchwright.engine.direct import DirectRunner, direct_groups
 from batchwright.engine.planner import BatchPlanner
 from batchwright.engine.push import BatchPusher, PushDeferred
 from batchwright.engine.types import RunSummary, StopReason
@@ -37,6 +38,7 @@ class Runner:
         pusher: BatchPusher,
         collector: BatchCollector,
         stop: asyncio.Event,
+        direct: DirectRunner | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -45,6 +47,7 @@ class Runner:
         self.pusher = pusher
         self.collector = collector
         self.stop = stop
+        self.direct = direct
         self.failed_processed = 0
         self.summary = RunSummary(StopReason.DONE, "")
         self._interval = settings.poll_interval
@@ -68,6 +71,7 @@ class Runner:
             progressed = await self._poll_and_collect()
             self._check_stop()
             if not only_process:
+                progressed = await self._run_direct() or progressed
                 progressed = await self._fill() or progressed
             await delete_pending_files(self.store, self.provider)
             pending, open_batches = self._open_work()
@@ -82,6 +86,25 @@ class Runner:
                 )
             if not progressed:
                 await self._sleep(self._interval)
+
+    async def _run_direct(self) -> bool:
+        """Send the groups that go direct (force_direct, too small for a batch, or the tail); True if any."""
+        if self.direct is None:
+            return False
+        groups = direct_groups(self.settings, self.planner.pending_groups())
+        if not groups:
+            return False
+        report = await self.direct.run(groups)
+        s, c = self.summary, report.commits
+        s.requests_succeeded += c.succeeded
+        s.requests_failed += c.failed
+        s.requests_retried += c.retried
+        s.requests_requeued += c.requeued
+        s.true_cost += c.cost
+        s.pred_cost_sent += report.stats.predicted_spend
+        if report.reason is not StopReason.DONE:
+            raise _Stop(report.reason, report.message)
+        return c.succeeded + c.failed + c.retried + c.requeued > 0
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
