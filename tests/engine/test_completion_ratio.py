@@ -27,6 +27,15 @@ def test_ratio_of_sums_weighs_by_size_and_is_capped():
     assert ratios.ratio("n") == 1.0
 
 
+def test_aggregated_samples_count_like_single_ones():
+    single, aggregated = CompletionRatios(0.5, min_samples=3), CompletionRatios(0.5, min_samples=3)
+    for limit, used in ((100, 10), (100, 30), (200, 20)):
+        single.observe("m", limit, used)
+    aggregated.observe("m", 400, 60, samples=3)
+    assert aggregated.stats("m") == single.stats("m") == RatioStats(3, 400, 60)
+    assert aggregated.ratio("m") == pytest.approx(0.15)
+
+
 def test_results_without_a_limit_are_ignored():
     ratios = CompletionRatios(configured_ratio=0.4, min_samples=1)
     ratios.observe("m", 0, 100)

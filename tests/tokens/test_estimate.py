@@ -11,6 +11,7 @@ from batchwright.tokens import (
     endpoint_of,
     max_output_tokens,
     model_profile,
+    output_token_limit,
     predict_output_tokens,
 )
 
@@ -81,6 +82,13 @@ def test_unsupported_endpoint_names_the_supported_ones():
 )
 def test_max_output_tokens(url, body, expected):
     assert max_output_tokens(url, {"model": "gpt-4o", **body}) == expected
+
+
+def test_output_token_limit_defaults_per_choice():
+    assert output_token_limit(CHAT, {"model": "gpt-4o", "messages": USER, "n": 3}, 1000) == 3000
+    assert output_token_limit(CHAT, {"model": "gpt-4o", "messages": USER, "max_tokens": 7}, 1000) == 7
+    completions = {"model": "davinci-002", "prompt": "x", "best_of": 2}
+    assert output_token_limit("/v1/completions", completions, 99) == 32  # the API's default 16 × best_of
 
 
 def test_predicted_output_tokens():

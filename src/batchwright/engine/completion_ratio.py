@@ -65,15 +65,16 @@ class CompletionRatios:
         if self.min_samples < 1:
             raise ConfigError(f"The minimum number of samples must be at least 1, not {self.min_samples}.")
 
-    def observe(self, model: str, max_output_tokens: int, output_tokens: int) -> None:
-        """Record one result: the request's max output tokens and the true output tokens (reasoning included).
+    def observe(self, model: str, max_output_tokens: int, output_tokens: int, samples: int = 1) -> None:
+        """Record results: max output tokens and true output tokens (reasoning included) of one result, or
+        their sums over ``samples`` results.
 
         Results with no positive limit carry no ratio information and are ignored.
         """
-        if max_output_tokens <= 0:
+        if max_output_tokens <= 0 or samples <= 0:
             return
         stats = self._stats.setdefault(model, RatioStats())
-        stats.samples += 1
+        stats.samples += samples
         stats.max_output_tokens += max_output_tokens
         stats.output_tokens += max(0, output_tokens)
 

@@ -6,6 +6,7 @@ from batchwright.tokens.estimate import (
     count_input_tokens,
     endpoint_of,
     max_output_tokens,
+    output_token_limit,
     predict_output_tokens,
 )
 from batchwright.tokens.images import DataUrlImageSizes, FetchingImageSizes, ImageSizes
@@ -24,5 +25,6 @@ __all__ = [
     "get_encoding",
     "max_output_tokens",
     "model_profile",
+    "output_token_limit",
     "predict_output_tokens",
 ]

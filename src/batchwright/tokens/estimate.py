@@ -142,17 +142,19 @@ def max_output_tokens(url: str, body: dict[str, Any]) -> int | None:
     return None if limit is None else limit * _choices(body, endpoint)
 
 
+def output_token_limit(
+    url: str, body: dict[str, Any], default_max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+) -> int:
+    """:func:`max_output_tokens`, or ``default_max_output_tokens`` per choice when the request sets none."""
+    limit = max_output_tokens(url, body)
+    return default_max_output_tokens * _choices(body, endpoint_of(url)) if limit is None else limit
+
+
 def predict_output_tokens(
     url: str,
     body: dict[str, Any],
     completion_ratio: float = DEFAULT_COMPLETION_RATIO,
     default_max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
 ) -> int:
-    """Predicted output tokens: ``ceil(completion_ratio × max output tokens)`` (reasoning included).
-
-    A request without a limit uses ``default_max_output_tokens`` per choice.
-    """
-    limit = max_output_tokens(url, body)
-    if limit is None:
-        limit = default_max_output_tokens * _choices(body, endpoint_of(url))
-    return math.ceil(completion_ratio * limit)
+    """Predicted output tokens: ``ceil(completion_ratio × output_token_limit)`` (reasoning included)."""
+    return math.ceil(completion_ratio * output_token_limit(url, body, default_max_output_tokens))
