@@ -85,6 +85,13 @@ def test_plain_chat_completion_is_sdk_valid_with_exact_usage():
     assert completion.usage.completion_tokens_details.reasoning_tokens == 0
 
 
+def test_service_tier_is_reported():
+    assert ok(FakeModel(), CHAT, chat_body(service_tier="flex"))["service_tier"] == "flex"
+    assert ok(FakeModel(), CHAT, chat_body(service_tier="auto"))["service_tier"] == "default"
+    body = {"model": "gpt-5", "input": "x", "service_tier": "fast"}
+    assert Response.model_validate(ok(FakeModel(), RESPONSES, body)).service_tier == "priority"
+
+
 def test_old_models_count_completion_tokens_with_cl100k():
     body = {**chat_body(), "model": "gpt-3.5-turbo"}
     completion = ChatCompletion.model_validate(ok(FakeModel(), CHAT, body))

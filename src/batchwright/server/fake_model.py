@@ -43,6 +43,8 @@ _CACHE_MINIMUM = 1024
 _CACHE_INCREMENT = 128
 _COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 _MAX_REMEMBERED_BODIES = 100_000
+_SERVICE_TIERS = {"flex": "flex", "priority": "priority", "fast": "priority", "scale": "scale"}
+"""The tier an answer reports for the requested one (``auto`` and anything else: ``default``)."""
 _RIVALS = [
     word.encode() for word in (" the", " a", " and", " of", " to", " is", " it", " in", ",", ".", " yes")
 ]
@@ -160,7 +162,7 @@ class FakeModel:
             "model": model,
             "choices": choices,
             "usage": usage,
-            "service_tier": "default",
+            "service_tier": _SERVICE_TIERS.get(body.get("service_tier"), "default"),
             "system_fingerprint": "fp_batchwright",
         }
 
@@ -202,7 +204,7 @@ class FakeModel:
             "parallel_tool_calls": body.get("parallel_tool_calls", True),
             "previous_response_id": body.get("previous_response_id"),
             "reasoning": {"effort": effort, "summary": None} if is_reasoning_model(model) else None,
-            "service_tier": "default",
+            "service_tier": _SERVICE_TIERS.get(body.get("service_tier"), "default"),
             "store": body.get("store", True),
             "temperature": body.get("temperature", 1.0),
             "text": body.get("text") or {"format": {"type": "text"}},
