@@ -102,12 +102,13 @@ def catalogue_prices(model: str, provider: str = DEFAULT_PROVIDER) -> dict[str, 
         return {}
     now = datetime.now(tz=timezone.utc)
     standard = info.get_prices(now)
-    batch = info.get_prices(now, {"processing": "batch"})
+    # Older catalogues have no price variants: then there is no batch price and the discount applies.
     batch_listed = any(
         variant.when.get("processing") == "batch"
         and (variant.constraint is None or variant.constraint.active(now))
-        for variant in info.price_variants or ()
+        for variant in getattr(info, "price_variants", None) or ()
     )
+    batch = info.get_prices(now, {"processing": "batch"}) if batch_listed else standard
     found: dict[str, float] = {}
     direct_in = _rate(getattr(standard, "input_mtok", None))
     direct_out = _rate(getattr(standard, "output_mtok", None))
