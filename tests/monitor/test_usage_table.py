@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from batchwright.monitor.usage_table import UsageLedger, UsageRow, usage_table
+from batchwright.engine.completion_ratio import CompletionRatios
+from batchwright.monitor.usage_table import UsageLedger, UsageRow, completion_ratio_table, usage_table
 
 
 def render(table) -> str:
@@ -45,3 +46,14 @@ def test_table_shows_predicted_and_true_and_the_total():
 def test_single_row_has_no_total_line():
     text = render(usage_table([UsageRow("gpt-4o", "batch", 1, 10, 10, 0, 5, 5, 0, 0.0, 0.0)]))
     assert "Total" not in text
+
+
+def test_completion_ratio_table():
+    ratios = CompletionRatios(configured_ratio=0.5, min_samples=2)
+    ratios.observe("gpt-4o-mini", 400, 100, samples=2)
+    ratios.observe("o4-mini", 100, 90)
+    text = render(completion_ratio_table(ratios.report()))
+    mini = next(line for line in text.splitlines() if "gpt-4o-mini" in line)
+    assert "0.500" in mini and "0.250 (learned)" in mini
+    o4 = next(line for line in text.splitlines() if "o4-mini" in line)
+    assert "0.900" in o4 and "(learned)" not in o4

@@ -1,4 +1,5 @@
-"""The usage and cost table: predicted against true tokens and cost, per model and mode (batch/direct).
+"""The usage and cost table (predicted against true tokens and cost, per model and mode) and the completion
+ratio table (configured against learned, per model).
 
 Feed it per-result figures through :class:`UsageLedger` (or build :class:`UsageRow` objects from the task
 database) and render with :func:`usage_table`; the same table serves a run and the whole task.
@@ -10,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 from rich.table import Table
+
+from batchwright.engine.completion_ratio import RatioReport
 
 
 @dataclass
@@ -96,4 +99,17 @@ def usage_table(rows: Iterable[UsageRow], *, title: str = "Usage and cost (predi
     if len(rows) != 1:
         table.add_section()
         table.add_row(*_cells(total_row(rows)), style="bold")
+    return table
+
+
+def completion_ratio_table(reports: Iterable[RatioReport], *, title: str = "Completion ratios") -> Table:
+    """Configured against learned completion ratio per model, with the samples and the ratio in use."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Model")
+    for header in ("Configured", "Learned", "Samples", "In use"):
+        table.add_column(header, justify="right")
+    for report in reports:
+        learned = "—" if report.learned_ratio is None else f"{report.learned_ratio:.3f}"
+        in_use = f"{report.ratio_in_use:.3f}" + (" (learned)" if report.learned_in_use else "")
+        table.add_row(report.model, f"{report.configured_ratio:.3f}", learned, f"{report.samples:,}", in_use)
     return table
