@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 
+import httpx
 import openai
 import pytest
 
 from batchwright.cli.serve import parse_model_limits, parse_speed
 from batchwright.errors import ConfigError
+
+from .support import chat_line, read_lines, submit, wait_for
 
 
 def test_serve_process_answers_the_sdk(tmp_path):
@@ -54,3 +57,47 @@ def test_bad_options_are_config_errors():
     assert parse_model_limits(["gpt-4o=1_000", "o3=5"]) == {"gpt-4o": 1000, "o3": 5}
     with pytest.raises(ConfigError):
         parse_model_limits(["gpt-4o"])
+
+
+def start_serve(data_dir, *options):
+    command = [sys.executable, "-c", "from batchwright.cli import main; main()", "serve", "--port", "0",
+               "--data-dir", str(data_dir), *options]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    base_url = process.stdout.readline().split(": ", 1)[1].strip()
+    client = openai.OpenAI(base_url=base_url, api_key="sk-batchwright-local", max_retries=0)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.files.list()
+            return process, client
+        except openai.APIConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_kill_9_mid_batch_then_restart_finishes_without_duplicates(tmp_path):
+    process, client = start_serve(tmp_path, "--speed", "20")  # 1,000 requests/s, 0.5 s phases
+    try:
+        batch = submit(client, [chat_line(f"r{i}") for i in range(2000)])
+        deadline = time.monotonic() + 30
+        while client.batches.retrieve(batch.id).request_counts.completed < 300:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        process.kill()  # SIGKILL: no shutdown code runs
+        process.wait(30)
+    process, client = start_serve(tmp_path, "--speed", "instant")
+    try:
+        done = wait_for(client, batch.id)
+        assert done.status == "completed" and done.request_counts.completed == 2000
+        ids = [line["custom_id"] for line in read_lines(client, done.output_file_id)]
+        assert len(ids) == 2000 and len(set(ids)) == 2000
+        ledger = httpx.get(
+            str(client.base_url).replace("/v1/", "/_admin/ledger"),
+            headers={"Authorization": "Bearer sk-batchwright-local"},
+        ).json()
+        assert len(ledger["requests"]) == 2000
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)

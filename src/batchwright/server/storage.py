@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ _FILE_COLUMNS = "id, filename, purpose, bytes, created_at, expires_at, deleted_a
 
 def new_id(prefix: str) -> str:
     """A fresh object id like the API's (``file-…``, ``batch_…``, ``req_…``)."""
-    return f"{prefix}{uuid.uuid4().hex}"
+    return f"{prefix}{os.urandom(16).hex()}"
 
 
 def _private_dir(path: Path) -> Path:
@@ -128,7 +127,7 @@ class Storage:
 
     def temp_path(self) -> Path:
         """A fresh path in the private temp directory."""
-        return self.tmp_dir / uuid.uuid4().hex
+        return self.tmp_dir / os.urandom(16).hex()
 
     def file_path(self, file_id: str) -> Path:
         """Where the content of ``file_id`` is stored."""
