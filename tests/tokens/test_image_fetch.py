@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import threading
@@ -11,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 
+from batchwright.cli import run_app
 from batchwright.tokens import FetchingImageSizes, count_input_tokens
 
 from .image_bytes import jpeg, png
@@ -114,3 +116,13 @@ def test_timeout_falls_back_to_unknown(base_url):
     sizes = FetchingImageSizes(timeout=0.3)
     assert sizes.size_of(f"{base_url}/slow.png") is None
     sizes.close()
+
+
+def test_tokens_cli_fetches_images_only_when_asked(base_url, tmp_path, capsys):
+    path = tmp_path / "images.jsonl"
+    request = {"custom_id": "img", "method": "POST", "url": "/v1/chat/completions"}
+    path.write_text(json.dumps({**request, "body": image_body(f"{base_url}/cat.png?cli")}) + "\n")
+    assert run_app(["tokens", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["input_tokens"] == 7 + 1445
+    assert run_app(["tokens", str(path), "--json", "--fetch-images"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["input_tokens"] == 7 + 765

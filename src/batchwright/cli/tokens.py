@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from batchwright.pricing import ModelPrice, PriceOverrides, request_cost, resolv
 from batchwright.tokens import (
     DEFAULT_COMPLETION_RATIO,
     DEFAULT_MAX_OUTPUT_TOKENS,
+    FetchingImageSizes,
+    ImageSizes,
     count_input_tokens,
     endpoint_of,
     predict_output_tokens,
@@ -85,7 +88,8 @@ def estimate_file(
     completion_ratio: float,
     default_max_output_tokens: int,
     overrides: PriceOverrides | None,
-):
+    image_sizes: ImageSizes | None = None,
+) -> Iterator[tuple[str, str, Estimate]]:
     """Yield ``(custom_id, model, Estimate)`` for every request line of a batch-format JSONL file."""
     prices: dict[str, ModelPrice] = {}
     try:
@@ -100,7 +104,7 @@ def estimate_file(
             url, body = str(line["url"]), line["body"]
             model = body["model"]
             try:
-                input_tokens = count_input_tokens(url, body)
+                input_tokens = count_input_tokens(url, body, image_sizes=image_sizes)
                 output_tokens = predict_output_tokens(url, body, completion_ratio, default_max_output_tokens)
             except InputError as error:
                 raise InputError(f"{path}, line {number}: {error.message}", remedy=error.remedy) from None
@@ -154,6 +158,12 @@ def _price_option(field: str, what: str) -> Any:
 def tokens(
     file: Path = typer.Argument(..., help="Batch-format JSONL file (one request per line)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per request, then a totals object."),
+    fetch_images: bool = typer.Option(
+        False,
+        "--fetch-images",
+        help="Read the size of http(s) images (first bytes only, 5 s timeout); "
+        "otherwise they count as the largest size.",
+    ),
     completion_ratio: float = typer.Option(
         DEFAULT_COMPLETION_RATIO,
         "--completion-ratio",
@@ -185,12 +195,22 @@ def tokens(
         cost_output_direct_mtoken=cost_output_direct_mtoken,
         cost_output_batch_mtoken=cost_output_batch_mtoken,
     )
-    estimates = estimate_file(
-        file,
-        completion_ratio=completion_ratio,
-        default_max_output_tokens=default_max_output_tokens,
-        overrides=None if overrides.is_empty() else overrides,
-    )
+    image_sizes = FetchingImageSizes() if fetch_images else None
+    try:
+        estimates = estimate_file(
+            file,
+            completion_ratio=completion_ratio,
+            default_max_output_tokens=default_max_output_tokens,
+            overrides=None if overrides.is_empty() else overrides,
+            image_sizes=image_sizes,
+        )
+        _print_estimates(file, estimates, as_json)
+    finally:
+        if image_sizes is not None:
+            image_sizes.close()
+
+
+def _print_estimates(file: Path, estimates: Iterator[tuple[str, str, Estimate]], as_json: bool) -> None:
     per_model: dict[str, Estimate] = {}
     total = Estimate()
     out = sys.stdout  # one plain line per request, streamed: files of any size in bounded memory
