@@ -161,3 +161,25 @@ def test_async_client_batch_lifecycle(local_server):
             assert len(content.text.splitlines()) == 5
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "object_name"),
+    [
+        ("/v1/responses", {"model": "gpt-4o-mini", "input": "Say hi."}, "response"),
+        ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "Say hi."}, "list"),
+        (
+            "/v1/completions",
+            {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi.", "max_tokens": 5},
+            "text_completion",
+        ),
+    ],
+)
+def test_batches_on_other_endpoints(local_server, endpoint, body, object_name):
+    client = client_for(local_server)
+    requests = [{"custom_id": f"r{i}", "method": "POST", "url": endpoint, "body": body} for i in range(3)]
+    done = wait_for(client, submit(client, requests, endpoint=endpoint).id)
+    assert done.status == "completed" and done.request_counts.completed == 3
+    lines = read_lines(client, done.output_file_id)
+    assert {line["response"]["body"]["object"] for line in lines} == {object_name}
+    assert done.usage.input_tokens > 0

@@ -22,10 +22,10 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server
 
 
-def _too_large(size: int, limit: int) -> APIError:
+def _too_large(size: int, limit: int, what: str = "File") -> APIError:
     return APIError(
         413,
-        f"File is too large ({size} bytes); the maximum size is {limit} bytes.",
+        f"{what} is too large ({size} bytes); the maximum file size is {limit} bytes.",
         param="file",
         code="file_too_large",
     )
@@ -55,7 +55,7 @@ async def upload_file(request: Request) -> Response:
     limit = state.config.max_file_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit + MULTIPART_SLACK:
-        raise _too_large(declared, limit)
+        raise _too_large(declared, limit, "The upload")
     form = await request.form(max_part_size=1024 * 1024)
     try:
         upload = form.get("file")
