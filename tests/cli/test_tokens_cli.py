@@ -97,7 +97,9 @@ def test_price_flags_make_unknown_models_work(tmp_path, capsys):
     assert "my-llama" in err and "--cost-input-direct-mtoken" in err
     flags = ["--cost-input-direct-mtoken", "1", "--cost-output-direct-mtoken", "2", "--json"]
     assert run_app(["tokens", str(path), *flags]) == 0
-    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    captured = capsys.readouterr()
+    assert "'my-llama' is not a known OpenAI model" in captured.err and "o200k_base" in captured.err
+    first = json.loads(captured.out.splitlines()[0])
     assert first["cost_direct"] == pytest.approx((9 * 1 + 5 * 2) / 1e6)
     assert first["cost_batch"] == pytest.approx((9 * 1 + 5 * 2) / 2e6)
 

@@ -28,6 +28,7 @@ from batchwright.tokens import (
     ImageSizes,
     count_input_tokens,
     endpoint_of,
+    model_profile,
     predict_output_tokens,
 )
 from batchwright.tokens.estimate import MODERATIONS
@@ -217,6 +218,11 @@ def _print_estimates(file: Path, estimates: Iterator[tuple[str, str, Estimate]],
     if not as_json:
         out.write(_ROW.format(*_HEADERS))
     for custom_id, model, estimate in estimates:
+        if model not in per_model and not model_profile(model).known:
+            sys.stderr.write(
+                f"note: {model!r} is not a known OpenAI model: its tokens are estimated with the fallback "
+                f"encoding {model_profile(model).encoding_name} and the gpt-4o image rule.\n"
+            )
         per_model.setdefault(model, Estimate()).add(estimate)
         total.add(estimate)
         if as_json:
