@@ -14,8 +14,8 @@ A plan is a YAML/JSON file, a mapping or a :class:`FaultPlan`. Every rule is tar
       - {kind: fail_validation, first: 1}
       - {kind: expire, after_requests: 10}
       - {kind: stall, after_requests: 5}           # stays in_progress until cancelled or expired
-      - {kind: stall_finalizing, seconds: 3600}    # simulated seconds (omit: until restart of rules)
-      - {kind: slow_cancel, seconds: 600}
+      - {kind: stall_finalizing, seconds: 3}       # real seconds (omit: stays finalizing until cancelled)
+      - {kind: slow_cancel, seconds: 2}            # real seconds in cancelling
     requests:                   # per request inside batches
       - {status: 500, probability: 0.05}
       - {status: 429, first: 3}
@@ -76,7 +76,7 @@ class BatchFault(Trigger):
 
     kind: Literal["fail_validation", "expire", "stall", "stall_finalizing", "slow_cancel"]
     after_requests: int = Field(0, ge=0, description="expire/stall: after this many processed requests.")
-    seconds: float | None = Field(None, ge=0.0, description="stall_finalizing/slow_cancel: simulated s.")
+    seconds: float | None = Field(None, ge=0.0, description="stall_finalizing/slow_cancel: real seconds.")
     code: str = "invalid_request"
     message: str = "The batch failed validation (injected fault)."
 
