@@ -124,7 +124,7 @@ class AnswerPlanner:
         return lambda r: Answer(pseudo_text(r))
 
     def _compile(self, schema: Any, strict: bool, what: str, param: str, is_tool: bool) -> ValueGenerator:
-        key = json.dumps([schema, strict], sort_keys=True)
+        key = repr((schema, strict))  # unambiguous for JSON values; cheaper than canonical JSON
         compiled = self._schemas.get(key)
         if compiled is None:
             try:
