@@ -8,6 +8,8 @@ import httpx
 import openai
 import pytest
 
+from batchwright.server import INSTANT, ServerConfig, run_server
+
 from .support import async_client_for, client_for
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
@@ -79,3 +81,14 @@ def test_every_direct_endpoint_async(local_server):
 
     asyncio.run(scenario())
     assert local_server.ledger()["tokens"]["direct"]["requests"] == 23
+
+
+def test_oversized_request_body_is_413(tmp_path):
+    with run_server(ServerConfig(data_dir=tmp_path, speed=INSTANT, max_file_bytes=2000)) as server:
+        client = client_for(server)
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 3000}]
+            )
+        assert caught.value.status_code == 413 and caught.value.code == "request_too_large"
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices

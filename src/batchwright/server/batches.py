@@ -26,7 +26,12 @@ def _state(request: Request) -> ServerState:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object (400 otherwise)."""
+    """The request's JSON body, which must be an object (400 otherwise; 413 over the file size limit)."""
+    limit = _state(request).config.max_file_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise APIError(
+            413, f"The request body is too large; the limit is {limit} bytes.", code="request_too_large"
+        )
     try:
         body = json.loads(await request.body())
     except ValueError:

@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response
 
 from batchwright.server.api_errors import APIError, invalid_value, json_response, missing_parameter, not_found
 from batchwright.server.state import ServerState
+from batchwright.server.storage import open_private
 
 router = APIRouter()
 
@@ -91,8 +92,7 @@ async def upload_file(request: Request) -> Response:
                 code="storage_quota_exceeded",
             )
         temp = state.storage.temp_path()
-        with open(temp, "wb") as out:
-            temp.chmod(0o600)
+        with open_private(temp) as out:
             shutil.copyfileobj(upload.file, out, 1024 * 1024)
     finally:
         await form.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import socket
@@ -99,7 +100,10 @@ class Gate:
 
     def _authorised(self, scope: dict[str, Any]) -> bool:
         expected = b"Bearer " + self.state.config.key.encode()
-        return any(name == b"authorization" and value == expected for name, value in scope["headers"])
+        return any(
+            name == b"authorization" and hmac.compare_digest(value, expected)
+            for name, value in scope["headers"]
+        )
 
     async def _unauthorised(self, scope: dict[str, Any], send: Any) -> None:
         given = next((v for n, v in scope["headers"] if n == b"authorization"), None)
