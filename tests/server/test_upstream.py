@@ -139,6 +139,9 @@ def test_unreachable_upstream_is_a_502():
     )
     assert answer.status_code == 502
     assert answer.body["error"]["code"] == "upstream_unavailable"
+    secret = UpstreamBackend(f"http://user:hunter2@127.0.0.1:{port}/v1")
+    hidden = asyncio.run(respond_once(secret, "/v1/chat/completions", CHAT_BODY))
+    assert hidden.status_code == 502 and "hunter2" not in hidden.body["error"]["message"]
     assert set(answer.body["error"]) == {"message", "type", "param", "code"}
 
 

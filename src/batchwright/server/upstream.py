@@ -30,6 +30,8 @@ class UpstreamBackend:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
+        # What error messages name: the URL without any user:password part (messages land in error files).
+        self._shown_url = str(httpx.URL(self.base_url).copy_with(username=None, password=None))
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -59,13 +61,13 @@ class UpstreamBackend:
             except httpx.TimeoutException:
                 return _upstream_error(
                     504,
-                    f"The upstream server at {self.base_url} did not answer within {self.timeout:g} s.",
+                    f"The upstream server at {self._shown_url} did not answer within {self.timeout:g} s.",
                     "upstream_timeout",
                 )
             except httpx.HTTPError as exc:
                 return _upstream_error(
                     502,
-                    f"The upstream server at {self.base_url} cannot be reached "
+                    f"The upstream server at {self._shown_url} cannot be reached "
                     f"({type(exc).__name__}: {exc}).",
                     "upstream_unavailable",
                 )
