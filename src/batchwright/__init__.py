@@ -1,7 +1,41 @@
-"""batchwright: run large LLM workloads through batch APIs and the direct API, safely and restartably."""
+"""batchwright: run large LLM workloads through batch APIs and the direct API, safely and restartably.
+
+The task API is re-exported here (imported on first use, so ``import batchwright`` stays light)::
+
+    import batchwright
+
+    class MyTask(batchwright.Task): ...
+
+    batchwright.run_task(MyTask(), "my-task-dir")
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from batchwright.errors import BatchwrightError, ExitCode
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchwrightError", "ExitCode", "__version__"]
+_LAZY = {
+    "EngineSettings": "batchwright.config",
+    "ExportSpec": "batchwright.tasks.export",
+    "Item": "batchwright.tasks.api",
+    "Opinion": "batchwright.tasks.opinions",
+    "OpinionTask": "batchwright.tasks.api",
+    "Result": "batchwright.tasks.api",
+    "Task": "batchwright.tasks.api",
+    "TaskError": "batchwright.tasks.api",
+    "TaskMeta": "batchwright.tasks.api",
+    "TaskRunReport": "batchwright.tasks.run",
+    "run_task": "batchwright.tasks.run",
+}
+
+__all__ = ["BatchwrightError", "ExitCode", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'batchwright' has no attribute {name!r}")
