@@ -71,7 +71,7 @@ class BatchCollector:
         rows = self.store.conn.execute(
             "SELECT a.id, a.request_id, a.custom_id, r.item_key, r.url, r.model, r.retries, "
             "r.response_model, "
-            "r.meta, a.mode FROM attempts a JOIN requests r ON r.id = a.request_id "
+            "r.meta, a.mode, r.max_output_tokens FROM attempts a JOIN requests r ON r.id = a.request_id "
             "WHERE a.batch_id = ? AND a.state = 'open'",
             (batch_id,),
         )

@@ -34,6 +34,8 @@ class OpenAttempt:
     response_model: str | None
     meta: str | None
     mode: str
+    max_output_tokens: int | None = None
+    """The request's output-token limit (for learned completion ratios)."""
 
 
 @dataclass
@@ -132,6 +134,13 @@ _USAGE = (
     "reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost = cost + excluded.cost"
 )
 
+_RATIOS = (
+    "INSERT INTO ratios (model, samples, max_output_tokens, output_tokens) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (model) DO UPDATE SET samples = samples + excluded.samples, "
+    "max_output_tokens = max_output_tokens + excluded.max_output_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens"
+)
+
 
 class OutcomeCommitter:
     """Commits classified outcomes for the batch and the direct path alike."""
@@ -168,6 +177,7 @@ class OutcomeCommitter:
         outputs: list[tuple[Any, ...]] = []
         items: dict[str, tuple[str, str | None] | None] = {}
         added: list[RequestSpec] = []
+        ratios: dict[str, list[int]] = {}
         for att, out in pairs:
             cost = self.costs.cost(
                 att.model, att.mode, out.input_tokens, out.cached_tokens, out.output_tokens
@@ -212,6 +222,13 @@ class OutcomeCommitter:
                 out.cached_tokens, out.output_tokens, out.reasoning_tokens, cost, out.response, now,
                 att.attempt_id,
             ))  # fmt: skip
+            if label == "succeeded" and att.max_output_tokens:
+                samples = ratios.get(att.model)
+                if samples is None:
+                    samples = ratios[att.model] = [0, 0, 0]
+                samples[0] += 1
+                samples[1] += att.max_output_tokens
+                samples[2] += out.output_tokens
             acc = usage.get((att.model, att.mode))
             if acc is None:
                 acc = usage[(att.model, att.mode)] = [0, 0, 0, 0, 0, 0.0]
@@ -227,6 +244,10 @@ class OutcomeCommitter:
         conn.executemany(_RETRIED, retried)
         conn.executemany(_REQUEUED, requeued)
         conn.executemany(_USAGE, [(m, mode, *acc) for (m, mode), acc in usage.items()])
+        if ratios:
+            conn.executemany(_RATIOS, [(model, *samples) for model, samples in ratios.items()])
+            for model, (n, max_out, out_tokens) in ratios.items():
+                self.costs.observe(model, n, max_out, out_tokens)
         if outputs:
             conn.executemany(
                 "INSERT INTO outputs (item_key, request_id, data, created_at) VALUES (?, ?, ?, ?)", outputs

@@ -259,10 +259,13 @@ class Engine:
     def wipe_task(self) -> None:
         """Wipe requests remotely, then delete the whole task database and start afresh (new task id)."""
         self.wipe_requests()
+        task_name = self.store.get_meta("task_name")
         self.store.close()
         for suffix in ("", "-wal", "-shm"):
             (self.task_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
         self.store = Store.open(self.task_dir)
+        if task_name is not None:
+            self.store.set_meta("task_name", task_name)
         self._build()
 
     async def _with_provider(self, action: Callable[..., Any], *args: Any) -> Any:

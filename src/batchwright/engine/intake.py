@@ -22,8 +22,8 @@ LINE_OVERHEAD = 72
 
 _INSERT = (
     "INSERT INTO requests (item_key, url, model, body, nbytes, response_model, meta, state, "
-    "pred_input_tokens, pred_output_tokens, pred_cost, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)"
+    "pred_input_tokens, pred_output_tokens, pred_cost, max_output_tokens, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
 )
 _ITEM = (
     "INSERT INTO items (key, state, updated_at) VALUES (?, 'committed', ?) "
@@ -42,7 +42,11 @@ class RequestIntake:
         self.costs = costs
 
     def prepare(self, spec: RequestSpec) -> Row:
-        """Validate one spec and return its row; raises :class:`InputError` naming the item."""
+        """Validate one spec and return its row; raises :class:`InputError` naming the item.
+
+        Row: item key, url, model, body JSON, line bytes, response model name, meta JSON, predicted input
+        tokens, predicted output tokens, predicted cost, max output tokens.
+        """
         url, body = spec.url, spec.body
         if url not in ENDPOINTS:
             raise InputError(
@@ -63,7 +67,7 @@ class RequestIntake:
         except (TypeError, ValueError) as exc:
             raise InputError(f"Request for item {spec.item_key!r} is not JSON-serialisable: {exc}.") from None
         nbytes = len(text) + len(url) + LINE_OVERHEAD
-        tokens_in, tokens_out, cost = self.costs.predict(url, body)
+        tokens_in, tokens_out, cost, max_out = self.costs.predict(url, body)
         self._check_fits(spec.item_key, nbytes, tokens_in + tokens_out, cost)
         return (
             spec.item_key,
@@ -76,6 +80,7 @@ class RequestIntake:
             tokens_in,
             tokens_out,
             cost,
+            max_out,
         )
 
     def _check_fits(self, key: str | None, nbytes: int, tokens: int, cost: float) -> None:

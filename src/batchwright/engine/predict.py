@@ -1,16 +1,19 @@
 """Predicted tokens and cost per request before sending, true cost per result after (issue 4's rules).
 
-The engine's one adapter onto ``batchwright.tokens`` and ``batchwright.pricing``; prices are resolved once
-per model (an unknown price raises :class:`~batchwright.errors.PriceUnknownError` before anything is sent).
+The engine's one adapter onto ``batchwright.tokens``, ``batchwright.pricing`` and the learned completion
+ratios. Prices are resolved once per model (an unknown price raises
+:class:`~batchwright.errors.PriceUnknownError` before anything is sent).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from batchwright.config import EngineSettings
+from batchwright.engine.completion_ratio import CompletionRatios, RatioStats
 from batchwright.pricing import ModelPrice, request_cost, resolve_price
-from batchwright.tokens import count_input_tokens, predict_output_tokens
+from batchwright.tokens import count_input_tokens, max_output_tokens
 
 
 class CostModel:
@@ -18,6 +21,7 @@ class CostModel:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        self.ratios = CompletionRatios(settings.completion_ratio, settings.learned_ratio_min_samples)
         self._prices: dict[str, ModelPrice] = {}
 
     def price(self, model: str) -> ModelPrice:
@@ -28,13 +32,27 @@ class CostModel:
             price = self._prices[model] = resolve_price(model, s.prices, s.price_overrides)
         return price
 
-    def predict(self, url: str, body: dict[str, Any], mode: str = "batch") -> tuple[int, int, float]:
-        """Predicted (input tokens, output tokens, cost) of one request."""
+    def predict(self, url: str, body: dict[str, Any], mode: str = "batch") -> tuple[int, int, float, int]:
+        """Predicted (input tokens, output tokens, cost) of one request, and its max output tokens."""
+        model = body["model"]
         tokens_in = count_input_tokens(url, body)
-        tokens_out = predict_output_tokens(
-            url, body, self.settings.completion_ratio, self.settings.default_max_output_tokens
+        limit = max_output_tokens(url, body)
+        if limit is None:
+            limit = self.settings.default_max_output_tokens * max(1, body.get("n") or 1)
+        tokens_out = math.ceil(self.ratios.ratio(model) * limit)
+        return tokens_in, tokens_out, self.cost(model, mode, tokens_in, 0, tokens_out), limit
+
+    def observe(self, model: str, samples: int, max_output_tokens: int, output_tokens: int) -> None:
+        """Learn from ``samples`` results of ``model`` (sums of their limits and true output tokens)."""
+        old = self.ratios.stats(model)
+        self.ratios.load(
+            model,
+            RatioStats(
+                old.samples + samples,
+                old.max_output_tokens + max_output_tokens,
+                old.output_tokens + output_tokens,
+            ),
         )
-        return tokens_in, tokens_out, self.cost(body["model"], mode, tokens_in, 0, tokens_out)
 
     def cost(self, model: str, mode: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
         """USD cost of the given token counts for ``model`` in ``mode`` (``batch`` or ``direct``)."""

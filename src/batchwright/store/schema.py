@@ -147,6 +147,15 @@ def _v1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Learned completion ratios: each request's max output tokens, and per-model sums of results."""
+    conn.execute("ALTER TABLE requests ADD COLUMN max_output_tokens INTEGER")
+    conn.execute(
+        "CREATE TABLE ratios (model TEXT PRIMARY KEY, samples INTEGER NOT NULL, "
+        "max_output_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+    )
+
+
 #: Ordered migrations; ``MIGRATIONS[i]`` brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
