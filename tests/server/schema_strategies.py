@@ -114,4 +114,17 @@ def strict_root_schemas(draw):
         schema["properties"]["ref_one"] = {"$ref": "#/$defs/shared"}
         schema["properties"]["ref_two"] = {"type": "array", "items": {"$ref": "#/$defs/shared"}}
         schema["required"] = list(schema["properties"])
+    if draw(st.booleans()):  # a recursive definition: a list of nodes, or an optional next node
+        payload = draw(subschemas)
+        recursion = draw(
+            st.sampled_from(
+                [
+                    {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 3},
+                    {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]},
+                ]
+            )
+        )
+        schema.setdefault("$defs", {})["node"] = strict_object({"payload": payload, "more": recursion})
+        schema["properties"]["tree"] = {"$ref": "#/$defs/node"}
+        schema["required"] = list(schema["properties"])
     return schema
