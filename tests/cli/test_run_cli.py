@@ -199,3 +199,11 @@ def test_directory_of_another_task(cli: Any, tmp_path: Path, capsys: pytest.Capt
 def test_status_of_a_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_app(["status", str(tmp_path / "nope")]) == ExitCode.ERROR
     assert "No batchwright task database" in capsys.readouterr().err
+
+
+def test_dry_run_shows_sample_requests(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli("--dry-run", "--force-direct", "--direct-verbose", "always", "--session-max-requests", "2")
+    assert code == ExitCode.DONE
+    out = capsys.readouterr().out
+    assert "request for w000" in out and "request for w001" in out and "w002" not in out
+    assert '"model": "gpt-4o-mini"' in out and "Give word number 1." in out

@@ -100,6 +100,7 @@ def execute(
         exports=specs,
         monitor=monitor,
         engine_options=engine_options,
+        samples=(settings.session_max_requests or 10) if settings.direct_verbose == "always" else 0,
     )
     print_report(report, options)
     return report
@@ -157,6 +158,9 @@ def print_plan(report: TaskRunReport) -> None:
             f"${new.cost:,.4f}",
         )
     console.print(table)
+    for key, body in new.samples if new is not None else []:
+        console.print(f"[bold]request for {key}[/]")
+        console.print_json(body)
 
 
 @app.command()

@@ -36,6 +36,8 @@ class DryRunEstimate:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    samples: list[tuple[str, str]] = field(default_factory=list)
+    """``(item key, request body JSON)`` of the first requests that would be sent."""
 
 
 @dataclass
@@ -109,6 +111,7 @@ def run_task(
     exports: Sequence[str | Path | ExportSpec] | None = None,
     monitor: Monitor | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    samples: int = 0,
     **settings_values: Any,
 ) -> TaskRunReport:
     """Run ``task`` in ``task_dir`` until done or a stop condition, then export its output.
@@ -118,6 +121,7 @@ def run_task(
     directory a differing value is an error. ``run=False`` only applies wipes and metadata;
     ``dry_run`` sends and writes nothing. ``monitor(task_dir)`` wraps the engine run (progress view).
     ``engine_options`` are passed to :class:`~batchwright.engine.Engine` (e.g. ``provider_factory``).
+    A dry run collects the bodies of the first ``samples`` requests it would send.
     """
     task.check_definition()
     task_dir = Path(task_dir).absolute()
@@ -157,7 +161,7 @@ def run_task(
         if not run:
             return report
         if dry_run:
-            report.new_items = _estimate_new(engine, task)
+            report.new_items = _estimate_new(engine, task, samples)
             report.summary = engine.run(dryrun=True)
             return report
         if not only_process:
@@ -269,9 +273,14 @@ def _new_requests(engine: Engine, task: Task) -> Iterator[RequestSpec]:
                     yield request_spec(task, item)
 
 
-def _estimate_new(engine: Engine, task: Task) -> DryRunEstimate:
-    """Predict the requests new items would get, writing nothing."""
+def _estimate_new(engine: Engine, task: Task, samples: int) -> DryRunEstimate:
+    """Predict the requests new items would get, writing nothing; keep the first ``samples`` bodies
+    (requests already waiting in the database first)."""
     estimate = DryRunEstimate()
+    if samples:
+        estimate.samples = engine.store.conn.execute(
+            "SELECT item_key, body FROM requests WHERE state = 'pending' ORDER BY id LIMIT ?", (samples,)
+        ).fetchall()
     initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
     for chunk in _chunks(task.items()):
         known = engine.known_item_keys(item.key for item in chunk)
@@ -279,7 +288,9 @@ def _estimate_new(engine: Engine, task: Task) -> DryRunEstimate:
             if item.key in known:
                 continue
             row = engine.intake.prepare(request_spec(task, item, requested=initial))
-            tokens_in, tokens_out, cost = row[7], row[8], row[9]
+            body, tokens_in, tokens_out, cost = row[3], row[7], row[8], row[9]
+            if len(estimate.samples) < samples:
+                estimate.samples.append((item.key, body))
             estimate.requests += initial
             estimate.input_tokens += tokens_in * initial
             estimate.output_tokens += tokens_out * initial
