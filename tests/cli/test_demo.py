@@ -88,3 +88,12 @@ def test_demo_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert run_app(["demo", "--real", "--base-url", "http://127.0.0.1:9/v1", "-d", str(tmp_path / "x")]) == 2
     assert "contradict" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_real_needs_a_key_and_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    argv = ["demo", "--real", "--task", "emotions", "-d", str(tmp_path / "r")]
+    assert run_app(argv) == ExitCode.BAD_INPUT and not (tmp_path / "r").exists()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")
+    assert run_app(argv) == ExitCode.BAD_INPUT  # plan shown, then refused: no terminal and no --yes
+    assert read_snapshot(tmp_path / "r").requests == {}

@@ -68,7 +68,7 @@ def demo(
     task_dir = options.task_dir or Path(f"batchwright-demo-{task}")
     options.task_dir = task_dir
     if real or base_url:
-        _plan_then_confirm(demo_task, options)
+        _plan_then_confirm(demo_task, options, real=real)
         report = execute(demo_task, options, default_dir=task_dir)
     else:
         with local_server(task_dir) as target:
@@ -80,11 +80,15 @@ def demo(
     raise typer.Exit(int(report.exit_code))
 
 
-def _plan_then_confirm(demo_task: Any, options: RunOptions) -> None:
+def _plan_then_confirm(demo_task: Any, options: RunOptions, *, real: bool) -> None:
     """Against a real endpoint, show what the run would cost and ask before spending."""
     if options.dry_run or options.no_run:
         return
     resolved = options.resolve()
+    if real and "api_key" not in resolved.settings:
+        raise ConfigError(
+            "--real needs an OpenAI API key.", remedy="Set OPENAI_API_KEY (or pass --api-key) and run again."
+        )
     assert options.task_dir is not None
     plan = run_task(
         type(demo_task)(),
