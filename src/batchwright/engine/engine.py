@@ -23,7 +23,7 @@ from batchwright.engine.maintenance import Maintenance
 from batchwright.engine.planner import BatchPlanner
 from batchwright.engine.predict import CostModel
 from batchwright.engine.push import BatchPusher
-from batchwright.engine.runner import Runner
+from batchwright.engine.runner import Runner, load_budgets
 from batchwright.engine.structured import ResponseModels
 from batchwright.engine.types import RequestSpec, RunSummary, StopReason
 from batchwright.errors import StateError
@@ -218,11 +218,13 @@ class Engine:
             self.settings.delete_remote_files,
         )  # fmt: skip
         assert self._stop is not None
+        budgets = load_budgets(self.store, self.settings)  # one set of budgets for batch and direct work
         direct = DirectRunner(
-            self.store, self.settings, provider, self.committer, self.costs, self.models, stop=self._stop
-        )
+            self.store, self.settings, provider, self.committer, self.costs, self.models, budgets=budgets,
+            stop=self._stop,
+        )  # fmt: skip
         parts = (self.store, self.settings, provider, self.planner, pusher, collector)
-        return Runner(*parts, self._stop, direct)
+        return Runner(*parts, self._stop, direct, budgets)
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread() or self._loop is None:

@@ -87,8 +87,11 @@ class BatchPlanner:
             "BY MIN(id)"
         ).fetchall()
 
-    def room(self, model: str, flight: InFlight, budget_cost: float = math.inf) -> Room | None:
-        """Room for the next batch of ``model`` given what is in flight; None if no batch may go now."""
+    def room(
+        self, model: str, flight: InFlight, budget: tuple[float, float, float] = (math.inf,) * 3
+    ) -> Room | None:
+        """Room for the next batch of ``model`` given what is in flight and the remaining ``budget``
+        (requests, tokens, cost); None if no batch may go now."""
         s = self.settings
         if flight.batches >= s.max_remote_batches:
             return None
@@ -103,26 +106,34 @@ class BatchPlanner:
             room.nbytes = min(room.nbytes, s.max_remote_bytes - flight.nbytes)
         if s.max_remote_cost is not None:
             room.cost = min(room.cost, s.max_remote_cost - flight.cost)
-        room.cost = min(room.cost, budget_cost)
+        room.requests = min(room.requests, budget[0])
+        room.tokens = min(room.tokens, budget[1])
+        room.cost = min(room.cost, budget[2])
         room.input_tokens = self.enqueued_limit(model) - self.enqueued_tokens(model)
         if room.requests <= 0 or room.nbytes <= 0 or room.cost <= 0 or room.input_tokens <= 0:
             return None
         return room
 
     # --- cutting ------------------------------------------------------------------------------
-    def _pending(self, url: str, model: str) -> Iterator[tuple[int, int, int, int, int, float]]:
+    def _pending(
+        self, url: str, model: str, page: int = _PAGE
+    ) -> Iterator[tuple[int, int, int, int, int, float]]:
         after = 0
         conn = self.store.conn
         while True:
             rows = conn.execute(
                 "SELECT id, attempts, nbytes, pred_input_tokens, pred_output_tokens, pred_cost FROM requests "
                 "WHERE state = 'pending' AND url = ? AND model = ? AND id > ? ORDER BY id LIMIT ?",
-                (url, model, after, _PAGE),
+                (url, model, after, page),
             ).fetchall()
             if not rows:
                 return
             yield from rows
             after = rows[-1][0]
+
+    def first_pending(self, url: str, model: str) -> tuple[int, int, int, int, int, float] | None:
+        """The next pending request of a group: (id, attempts, bytes, input tokens, output tokens, cost)."""
+        return next(self._pending(url, model, page=1), None)
 
     def _select(self, url: str, model: str, room: Room) -> tuple[list[tuple[int, int]], PlannedBatch]:
         chosen: list[tuple[int, int]] = []

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
 from batchwright.config import EngineSettings
+from batchwright.engine.budgets import RESOURCES, BudgetLevel, Budgets, Spend, limits_from_settings
 from batchwright.engine.collect import BatchCollector, Collected, delete_pending_files
 from batchwright.engine.crashpoints import crashpoint
 from batchwright.engine.direct import DirectRunner, direct_groups
-from batchwright.engine.planner import BatchPlanner
+from batchwright.engine.planner import OPEN_STATES, BatchPlanner
 from batchwright.engine.push import BatchPusher, PushDeferred
 from batchwright.engine.types import RunSummary, StopReason
 from batchwright.providers.base import Provider, ProviderError, RemoteBatch
 from batchwright.store.db import Store
 
 _POLL_CONCURRENCY = 16
+
+
+def load_budgets(store: Store, settings: EngineSettings) -> Budgets:
+    """The session's budgets: limits from ``settings``, the task's true spend and its work in flight."""
+    requests, tokens, cost = store.conn.execute(
+        "SELECT COALESCE(SUM(results), 0), COALESCE(SUM(input_tokens + output_tokens), 0), "
+        "COALESCE(SUM(cost), 0) FROM usage"
+    ).fetchone()
+    flight = store.conn.execute(
+        "SELECT COALESCE(SUM(n_requests), 0), COALESCE(SUM(pred_input_tokens + pred_output_tokens), 0), "
+        f"COALESCE(SUM(pred_cost), 0) FROM batches WHERE state IN {OPEN_STATES}"
+    ).fetchone()
+    return Budgets(
+        limits_from_settings(settings),
+        task_settled=Spend(requests, tokens, cost),
+        in_flight_reserved=Spend(*flight),
+    )
 
 
 @dataclass
@@ -39,6 +58,7 @@ class Runner:
         collector: BatchCollector,
         stop: asyncio.Event,
         direct: DirectRunner | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -48,6 +68,9 @@ class Runner:
         self.collector = collector
         self.stop = stop
         self.direct = direct
+        self.budgets = budgets if budgets is not None else load_budgets(store, settings)
+        self._budget_message: str | None = None
+        self._session_batches: set[int] = set()
         self.failed_processed = 0
         self.summary = RunSummary(StopReason.DONE, "")
         self._interval = settings.poll_interval
@@ -77,6 +100,8 @@ class Runner:
             pending, open_batches = self._open_work()
             if pending == 0 and open_batches == 0:
                 raise _Stop(StopReason.DONE, "all requests finished")
+            if open_batches == 0 and self._budget_message is not None:
+                raise _Stop(StopReason.BUDGET, self._budget_message)
             if open_batches == 0 and (only_process or not progressed):
                 why = "only_process: nothing in flight" if only_process else "limits allow no batch now"
                 raise _Stop(StopReason.WORK_LEFT, f"{why}; {pending} request(s) pending")
@@ -138,11 +163,24 @@ class Runner:
             self._check_stop()
             if await self._push(p):
                 pushed = True
+        reached = self.budgets.reached()
+        if reached is not None:
+            self._budget_message = reached.message
+            return pushed
+        direct = set(direct_groups(self.settings, self.planner.pending_groups())) if self.direct else set()
         for url, model, _count in self.planner.pending_groups():
+            if (url, model) in direct:
+                continue
             while True:
                 self._check_stop()
-                flight = self.planner.in_flight()
-                room = self.planner.room(model, flight)
+                first = self.planner.first_pending(url, model)
+                if first is None:
+                    break
+                reached = self.budgets.check_submit(Spend(1, first[3] + first[4], first[5]))
+                if reached is not None:
+                    self._budget_message = reached.message
+                    return pushed
+                room = self.planner.room(model, self.planner.in_flight(), self._budget_room())
                 if room is None:
                     break
                 alone = self.planner.enqueued_tokens(model) == 0
@@ -150,12 +188,37 @@ class Runner:
                 if batch_id is None:
                     break
                 crashpoint("after_cut")
+                predicted = self._predicted(batch_id)
+                self.budgets.reserve(predicted)
+                self._session_batches.add(batch_id)
+                self.summary.pred_cost_sent += predicted.cost
                 self.pusher.certain.add(self._uid(batch_id))
                 p = next(q for q in self.pusher.pending() if q.id == batch_id)
                 if not await self._push(p):
                     return pushed
                 pushed = True
         return pushed
+
+    def _budget_room(self) -> tuple[float, float, float]:
+        """Requests, tokens and cost still allowed by the in-flight, session and task budgets."""
+        room = [math.inf, math.inf, math.inf]
+        for level in (BudgetLevel.IN_FLIGHT, BudgetLevel.SESSION, BudgetLevel.TASK):
+            limits = self.budgets.limits.get(level)
+            if limits is None:
+                continue
+            spent = self.budgets.spent(level)
+            for i, resource in enumerate(RESOURCES):
+                limit = limits.limit(resource)
+                if limit is not None:
+                    room[i] = min(room[i], limit - getattr(spent, resource))
+        return room[0], room[1], room[2]
+
+    def _predicted(self, batch_id: int) -> Spend:
+        n, tokens, cost = self.store.conn.execute(
+            "SELECT n_requests, pred_input_tokens + pred_output_tokens, pred_cost FROM batches WHERE id = ?",
+            (batch_id,),
+        ).fetchone()
+        return Spend(n, tokens, cost)
 
     def _uid(self, batch_id: int) -> str:
         return self.store.conn.execute("SELECT uid FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
@@ -233,6 +296,13 @@ class Runner:
         self._account(collected)
 
     def _account(self, c: Collected) -> None:
+        predicted = self._predicted(c.batch_id)
+        this_session = c.batch_id in self._session_batches
+        if c.token_limit:
+            self.budgets.release(predicted, this_session=this_session)
+        else:
+            true = Spend(predicted.requests, c.stats.input_tokens + c.stats.output_tokens, c.stats.cost)
+            self.budgets.settle(predicted, true, this_session=this_session)
         s = self.summary
         s.batches_committed += 1
         s.requests_succeeded += c.stats.succeeded
