@@ -162,8 +162,12 @@ class FaultState:
         self.seed = plan.seed if plan.seed is not None else seed
         self._rules: dict[tuple[str, int], _RuleState] = {}
 
-    def fires(self, section: str, index: int, rule: Trigger) -> bool:
-        """Count one matching event for ``rule`` and say whether it fires."""
+    def fires(self, section: str, index: int, rule: Trigger, key: str | None = None) -> bool:
+        """Count one matching event for ``rule`` and say whether it fires.
+
+        With ``key`` (e.g. a batch and line), the probability draw depends on the key instead of the
+        order of events, so concurrent batches cannot change each other's outcomes.
+        """
         state = self._rules.get((section, index))
         if state is None:
             state = self._rules[(section, index)] = _RuleState(f"{self.seed}/{section}/{index}")
@@ -172,8 +176,10 @@ class FaultState:
             return False
         if rule.count is not None and state.fired >= rule.count:
             return False
-        if rule.probability < 1.0 and state.rng.random() >= rule.probability:
-            return False
+        if rule.probability < 1.0:
+            rng = state.rng if key is None else random.Random(f"{self.seed}/{section}/{index}/{key}")
+            if rng.random() >= rule.probability:
+                return False
         state.fired += 1
         return True
 
@@ -194,16 +200,16 @@ class FaultState:
             if self.fires("batches", index, rule)
         ]
 
-    def request_status(self) -> int | None:
-        """An injected error status for the next request inside a batch, or None."""
+    def request_status(self, key: str) -> int | None:
+        """An injected error status for the request ``key`` (batch and line) inside a batch, or None."""
         for index, rule in enumerate(self.plan.requests):
-            if self.fires("requests", index, rule):
+            if self.fires("requests", index, rule, key):
                 return rule.status
         return None
 
-    def output_damage(self) -> str | None:
-        """How to damage the next output line (malformed/duplicated/missing), or None."""
+    def output_damage(self, key: str) -> str | None:
+        """How to damage output line ``key`` (file and position): malformed/duplicated/missing, or None."""
         for index, rule in enumerate(self.plan.output):
-            if self.fires("output", index, rule):
+            if self.fires("output", index, rule, key):
                 return rule.kind
         return None

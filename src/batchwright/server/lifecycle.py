@@ -237,7 +237,11 @@ class BatchRunner:
             if not chunk:
                 break
             faults = self.state.faults
-            calls = [self._answer(batch_id, endpoint, *item, faults.request_status()) for item in chunk]
+            ordinal = internal["ordinal"]
+            calls = [
+                self._answer(batch_id, endpoint, *item, faults.request_status(f"{ordinal}/{item[0]}"))
+                for item in chunk
+            ]
             rows = []
             for start in range(0, len(calls), concurrency):
                 part = calls[start : start + concurrency]

@@ -45,11 +45,12 @@ class OutputWriter:
         random.Random(shuffle_key).shuffle(everything)
         return iter(everything)
 
-    def _write(self, path: Path, lines: Iterator[str], damage: bool) -> int:
+    def _write(self, path: Path, lines: Iterator[str], damage_key: str | None) -> int:
+        """Write ``lines``; with ``damage_key``, apply the plan's output faults. Returns lines kept."""
         written = 0
         with open_private(path) as handle:
-            for line in lines:
-                kind = self.faults.output_damage() if damage else None
+            for position, line in enumerate(lines):
+                kind = None if damage_key is None else self.faults.output_damage(f"{damage_key}/{position}")
                 if kind == "missing":
                     continue
                 data = (line[: max(1, len(line) // 2)] if kind == "malformed" else line).encode() + b"\n"
@@ -90,8 +91,10 @@ class OutputWriter:
                 for _line, custom_id, _body in iter_requests(input_path, done):
                     yield unrun_line(custom_id, unrun_code)
 
-        n_ok = self._write(out_tmp, self._ordered(ok_lines(), shuffle_key), damage=True)
-        n_err = self._write(err_tmp, self._ordered(error_lines(), shuffle_key), damage=False)
+        n_ok = self._write(
+            out_tmp, self._ordered(ok_lines(), shuffle_key), damage_key=str(internal["ordinal"])
+        )
+        n_err = self._write(err_tmp, self._ordered(error_lines(), shuffle_key), damage_key=None)
         expires_at = None if expires_after is None else time.time() + window
         ids: list[str | None] = []
         for count, temp, suffix in ((n_ok, out_tmp, "output"), (n_err, err_tmp, "error")):
