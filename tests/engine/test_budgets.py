@@ -93,6 +93,21 @@ def test_in_flight_budget_frees_up_when_results_arrive():
     assert budgets.spent(BudgetLevel.SESSION) == Spend(100, 9_000, 0.9)
 
 
+def test_in_flight_budget_waits_while_work_is_in_flight_and_flags_batches_that_never_fit():
+    budgets = Budgets({BudgetLevel.IN_FLIGHT: BudgetLimits(max_cost=1.0)})
+    too_large = budgets.check_submit(Spend(10, 1_000, 1.5))
+    assert too_large is not None and too_large.request_too_large and not too_large.waits
+    assert "too small for a single batch" in too_large.message
+    budgets.reserve(Spend(10, 1_000, 0.8))
+    wait = budgets.check_submit(Spend(10, 1_000, 0.8))
+    assert wait is not None and wait.waits and not wait.request_too_large
+    assert "waits for work in flight" in wait.message and "--max-remote-cost" in wait.message
+    session = Budgets({BudgetLevel.SESSION: BudgetLimits(max_cost=1.0)})
+    session.reserve(Spend(10, 1_000, 0.8))
+    stop = session.check_submit(Spend(10, 1_000, 0.8))
+    assert stop is not None and not stop.waits and "Submission stopped" in stop.message
+
+
 def test_true_spend_above_prediction_reaches_the_budget():
     budgets = Budgets({BudgetLevel.SESSION: BudgetLimits(max_cost=1.0)})
     predicted = Spend(10, 1_000, 0.5)

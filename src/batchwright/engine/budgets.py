@@ -12,7 +12,9 @@ A pure model, independent of the engine loop. The engine asks before it acts and
 Spend at the session and task levels is *effective* spend: true spend of settled work plus predicted spend of
 work still in flight. So a budget is reached either by predictions (reserve before submit) or by true spend
 reconciled as results arrive; both stop submission. A check answers ``None`` (allowed) or a
-:class:`BudgetReached` whose message names the budget and the flag and setting that raise it.
+:class:`BudgetReached` whose message names the budget and the flag and setting that raise it. An in-flight
+budget only pauses submission (``waits``) while work is in flight; a step that exceeds an empty batch or an
+empty in-flight budget is ``request_too_large`` (no waiting can help).
 """
 
 from __future__ import annotations
@@ -131,27 +133,32 @@ class BudgetReached:
 
     @property
     def request_too_large(self) -> bool:
-        """True for a batch budget that even a single request exceeds: the limit is too strict for it."""
-        return self.level is BudgetLevel.BATCH and self.spent == 0
+        """True when the step alone exceeds an empty batch or an empty in-flight budget: waiting cannot help,
+        the limit is too strict for it."""
+        return self.level in (BudgetLevel.BATCH, BudgetLevel.IN_FLIGHT) and self.spent == 0
+
+    @property
+    def waits(self) -> bool:
+        """True for an in-flight budget with work in flight: submission resumes once that work finishes."""
+        return self.level is BudgetLevel.IN_FLIGHT and self.spent != 0
 
     @property
     def message(self) -> str:
         """One paragraph: the budget, the numbers, and the remedy."""
         name = f"{_LEVEL_NAMES[self.level]} {self.resource} budget"
-        if self.request_too_large:
-            return (
-                f"{name} is too small for a single request: it needs "
-                f"{_amount(self.resource, self.requested)}, the limit is "
-                f"{_amount(self.resource, self.limit)}. Raise it with {self.flag} (setting {self.setting})."
-            )
-        basis = "true spend" if self.basis == "true" else "spent and reserved (predicted)"
         needs = _amount(self.resource, self.requested)
+        limit = _amount(self.resource, self.limit)
+        raise_it = f"raise it with {self.flag} (setting {self.setting})"
+        if self.request_too_large:
+            unit = "request" if self.level is BudgetLevel.BATCH else "batch"
+            return f"{name} is too small for a single {unit}: it needs {needs}, limit {limit}; {raise_it}."
+        basis = "true spend" if self.basis == "true" else "spent and reserved (predicted)"
         step = f", the next step needs {needs} more" if self.requested else ""
-        return (
-            f"{name} reached: {_amount(self.resource, self.spent)} {basis}{step}, "
-            f"limit {_amount(self.resource, self.limit)}. "
-            f"Submission stopped; raise it with {self.flag} (setting {self.setting}) and run again."
-        )
+        if self.waits:
+            outcome = f"Submission waits for work in flight to finish; or {raise_it}."
+        else:
+            outcome = f"Submission stopped; {raise_it} and run again."
+        return f"{name} reached: {_amount(self.resource, self.spent)} {basis}{step}, limit {limit}. {outcome}"
 
 
 @dataclass
