@@ -226,12 +226,19 @@ class DirectRunner:
         self._answers: list[tuple[DirectJob, Outcome]] = []
         self._answered = asyncio.Event()
         self._committed = asyncio.Event()
+        self._taken = asyncio.Event()
         self._stop: BatchwrightError | None = None
         self._budget_message: str | None = None
 
     @property
+    def _halted(self) -> bool:
+        """Nothing more may be sent (a stop condition or the stop event)."""
+        return self._stop is not None or self.stop.is_set()
+
+    @property
     def _feeding(self) -> bool:
-        return self._stop is None and self._budget_message is None and not self.stop.is_set()
+        """More requests may be opened (not halted, no budget reached)."""
+        return not self._halted and self._budget_message is None
 
     # --- progress -----------------------------------------------------------------------------
 
@@ -334,12 +341,15 @@ class DirectRunner:
             for url, model in groups:
                 after = 0
                 while self._feeding:
-                    jobs = self._open_page(url, model, after, min(PAGE, queue.maxsize))
+                    while queue.full():  # open only what the workers can take next
+                        self._taken.clear()
+                        await self._taken.wait()
+                    jobs = self._open_page(url, model, after, min(PAGE, queue.maxsize - queue.qsize()))
                     if not jobs:
                         break
                     after = jobs[-1].attempt.request_id
                     for job in jobs:
-                        await queue.put(job)
+                        queue.put_nowait(job)
         for _ in range(workers):
             await queue.put(None)
 
@@ -376,7 +386,8 @@ class DirectRunner:
 
     async def _work(self, queue: asyncio.Queue[DirectJob | None]) -> None:
         while (job := await queue.get()) is not None:
-            if not self._feeding:
+            self._taken.set()
+            if self._halted:
                 outcome = lost(job.attempt.attempt_id, "the run stopped before it was sent")
             else:
                 try:
