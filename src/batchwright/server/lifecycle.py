@@ -248,18 +248,18 @@ class BatchRunner:
                 rows += [await part[0]] if len(part) == 1 else await asyncio.gather(*part)
             self.storage.add_results(rows)
             processed += len(rows)
-            await self._sleep(batch_id, self.config.delay(len(rows) / self.config.requests_per_second))
-            batch, internal = self._load(batch_id)
+            batch, internal = self._load(batch_id)  # no await since: a cancel cannot be lost
             ok = sum(row[3] for row in rows)
             counts = batch["request_counts"]
             counts["completed"] += ok
             counts["failed"] += len(rows) - ok
+            self.storage.save_batch(batch)
+            await self._sleep(batch_id, self.config.delay(len(rows) / self.config.requests_per_second))
+            batch, internal = self._load(batch_id)
             if batch["status"] != "in_progress":
-                self.storage.save_batch(batch)
                 return
             if time.time() >= deadline:
                 outcome = "expire"
-            self.storage.save_batch(batch)
         if outcome == "stall":
             await self._sleep(batch_id, max(0.0, deadline - time.time()))
             batch, internal = self._load(batch_id)
@@ -293,8 +293,7 @@ class BatchRunner:
             usage=batch_usage(tokens_in, tokens_out, cached, reasoning),
         )
         if status == "completed":
-            batch.setdefault("finalizing_at", now)
-            batch["finalizing_at"] = batch["finalizing_at"] or now
+            batch["finalizing_at"] = batch.get("finalizing_at") or now
             batch["completed_at"] = now
         else:
             batch[f"{status}_at"] = now
