@@ -48,6 +48,7 @@ class EngineSettings(BaseModel):
     max_remote_batches: int = Field(15, ge=0, description="Batches in flight (0: prepare locally only).")
     max_remote_requests: int | None = Field(None, ge=1, description="Requests in flight.")
     max_remote_bytes: int | None = Field(None, ge=1, description="Batch file bytes in flight.")
+    max_remote_tokens: int | None = Field(None, ge=1, description="Predicted tokens in flight.")
     max_remote_cost: float | None = Field(None, gt=0, description="Predicted cost (USD) in flight.")
     enqueued_token_limit: int | None = Field(
         None, ge=1, description="Default per-model limit on predicted input tokens enqueued (the tier limit)."

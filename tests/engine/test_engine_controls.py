@@ -7,7 +7,7 @@ import time
 
 import openai
 import pytest
-from tests.engine.engine_support import MODEL, assert_exactly_once, chat, remote_leftovers, settings
+from tests.engine.engine_support import CHAT, MODEL, assert_exactly_once, chat, remote_leftovers, settings
 
 from batchwright.engine import Engine, RequestSpec, StopReason
 from batchwright.errors import StateError, TaskLockedError
@@ -159,3 +159,33 @@ def test_item_queries(tmp_path):
         ]  # fmt: skip
         engine.add_requests([chat(1)])
         assert [k for k, *_ in engine.items(["committed"])] == ["k1"]
+
+
+def test_failed_batch_with_line_errors_fails_those_lines_and_requeues_the_rest(tmp_path):
+    from batchwright.engine.collect import BatchCollector
+    from batchwright.providers.base import RemoteBatch
+
+    with Engine(tmp_path, settings(max_batch_requests=4)) as engine:
+        engine.add_requests(chat(i) for i in range(4))
+        planner = engine.planner
+        batch_id = planner.cut(CHAT, MODEL, planner.room(MODEL, planner.in_flight()), alone=True)
+        collector = BatchCollector(
+            engine.store, None, engine.committer, planner, engine.models, tmp_path, False
+        )
+        errors = (("invalid_json_line", "bad line", 2), ("brand_new_code", "?", 4))
+        remote = RemoteBatch("b1", "failed", CHAT, "f1", 0, errors=errors)
+        result = collector._commit_failed(batch_id, remote, collector.open_attempts(batch_id))
+        assert (result.stats.failed, result.stats.requeued) == (2, 2)
+        rows = engine.store.conn.execute(
+            "SELECT item_key, state, last_error FROM requests ORDER BY id"
+        ).fetchall()
+        assert rows == [
+            ("k0", "pending", "batch_failed: not processed"),
+            ("k1", "failed", "invalid_json_line: bad line"),
+            ("k2", "pending", "batch_failed: not processed"),
+            ("k3", "failed", "brand_new_code: ?"),
+        ]
+        no_details = RemoteBatch("b2", "failed", CHAT, "f2", 0)
+        batch_id = planner.cut(CHAT, MODEL, planner.room(MODEL, planner.in_flight()), alone=True)
+        result = collector._commit_failed(batch_id, no_details, collector.open_attempts(batch_id))
+        assert result.stats.retried == 2  # no details: a counted retry, so it cannot loop forever

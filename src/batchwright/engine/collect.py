@@ -180,7 +180,9 @@ class BatchCollector:
         """A batch that failed validation: lines named in errors fail, file-level errors retry the rest."""
         ordered = sorted(expected.values(), key=lambda a: a.attempt_id)
         by_line: dict[int, tuple[str, str]] = {}
-        file_level: tuple[str, str] | None = None
+        file_level: tuple[str, str] | None = (
+            None if remote.errors else ("batch_failed", "failed without details")
+        )
         for code, message, line in remote.errors:
             if line is None:
                 file_level = file_level or (code, message)

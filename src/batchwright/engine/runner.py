@@ -234,8 +234,8 @@ class Runner:
     # --- poll and collect ---------------------------------------------------------------------
     async def _poll_and_collect(self) -> bool:
         rows = self.store.conn.execute(
-            "SELECT id, remote_id, remote_status FROM batches WHERE state IN ('submitted', 'finished') "
-            "ORDER BY id"
+            "SELECT id, remote_id, remote_status, done_requests, failed_requests FROM batches "
+            "WHERE state IN ('submitted', 'finished') ORDER BY id"
         ).fetchall()
         if not rows:
             return False
@@ -248,7 +248,7 @@ class Runner:
                 except ProviderError as exc:
                     return exc
 
-        results = await asyncio.gather(*(poll(remote_id) for _, remote_id, _ in rows))
+        results = await asyncio.gather(*(poll(row[1]) for row in rows))
         errors = [r for r in results if isinstance(r, ProviderError)]
         self._interval = (
             min(self._interval * 2, self.settings.poll_interval_max)
@@ -259,7 +259,7 @@ class Runner:
         changed = [
             (r.status, r.request_completed, r.request_failed, row[0])
             for row, r in zip(rows, results, strict=True)
-            if isinstance(r, RemoteBatch) and r.status != row[2]
+            if isinstance(r, RemoteBatch) and (r.status, r.request_completed, r.request_failed) != row[2:]
         ]
         if changed:
             with self.store.transaction() as conn:
@@ -268,7 +268,7 @@ class Runner:
                     "id = ?",
                     changed,
                 )
-        for (batch_id, _, _), remote in zip(rows, results, strict=True):
+        for (batch_id, *_), remote in zip(rows, results, strict=True):
             if isinstance(remote, RemoteBatch) and remote.finished:
                 self._check_stop()
                 await self._collect(batch_id, remote)
