@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from batchwright.config import EngineSettings
@@ -157,3 +159,20 @@ def test_limits_and_flags_follow_the_engine_settings_names():
         for resource in ("requests", "cost"):
             setting = budget_flag(level, resource)[2:].replace("-", "_")
             assert setting in EngineSettings.model_fields, setting
+
+
+def test_room_is_what_the_tightest_budget_still_allows():
+    budgets = Budgets(
+        {
+            BudgetLevel.IN_FLIGHT: BudgetLimits(max_requests=100),
+            BudgetLevel.SESSION: BudgetLimits(max_cost=2.0, max_requests=500),
+            BudgetLevel.TASK: BudgetLimits(max_tokens=10_000),
+        },
+        task_settled=Spend(10, 4_000, 0.5),
+    )
+    assert budgets.room() == (100, 6_000, 2.0)
+    budgets.reserve(Spend(60, 1_000, 1.5))
+    assert budgets.room() == (40, 5_000, pytest.approx(0.5))
+    budgets.settle(Spend(60, 1_000, 1.5), Spend(60, 7_000, 2.5))  # true spend over two limits
+    assert budgets.room() == (100, 0, 0)
+    assert Budgets({}).room() == (math.inf, math.inf, math.inf)

@@ -19,6 +19,7 @@ empty in-flight budget is ``request_too_large`` (no waiting can help).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -227,6 +228,18 @@ class Budgets:
             if reached is not None:
                 return reached
         return None
+
+    def room(self) -> tuple[float, float, float]:
+        """Requests, tokens and cost still allowed before any in-flight, session or task budget is reached
+        (``math.inf`` where unlimited; never negative): what the next batch may be cut to."""
+        room = [math.inf, math.inf, math.inf]
+        for level, ledger in self._ledgers.items():
+            limits = self._limits(level)
+            for i, resource in enumerate(RESOURCES):
+                limit = limits.limit(resource)
+                if limit is not None:
+                    room[i] = min(room[i], max(0.0, limit - getattr(ledger.effective, resource)))
+        return room[0], room[1], room[2]
 
     def reached(self) -> BudgetReached | None:
         """A budget already exceeded by current spend (e.g. true spend above prediction), else ``None``."""
