@@ -143,6 +143,7 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(30)
+        result["load_avg_1m"] = os.getloadavg()[0]  # the machine is shared: record how busy it was
         runs.append(result)
         print(" ".join(f"{k}={v:.2f}" for k, v in result.items()), flush=True)
     medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
