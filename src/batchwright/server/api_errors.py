@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 
@@ -47,9 +47,7 @@ def error_body(
 
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON response (cheaper than pydantic serialisation on hot paths)."""
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code, headers, media_type="application/json"
-    )
+    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
 
 
 def not_found(kind: str, object_id: str, param: str | None = "id") -> APIError:

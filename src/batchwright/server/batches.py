@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -33,7 +33,7 @@ async def json_object(request: Request) -> dict[str, Any]:
             413, f"The request body is too large; the limit is {limit} bytes.", code="request_too_large"
         )
     try:
-        body = json.loads(await request.body())
+        body = orjson.loads(await request.body())
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -62,7 +62,7 @@ async def reset_connection(scope: dict[str, Any], receive: Any) -> None:
         raise ConnectionAbortedError("injected connection reset")  # uvicorn closes the connection
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):  # ValueError: the client already closed it (fd -1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
     while (await receive())["type"] != "http.disconnect":

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from typing import Any
+
+import orjson
 
 from batchwright.server.outputs import OutputWriter
 from batchwright.server.state import ServerState
@@ -200,7 +201,7 @@ class BatchRunner:
             status, answer = response.status_code, response.body
         ok = status == 200
         tokens = usage_of(answer) if ok else (0, 0, 0, 0)
-        output = json.dumps({
+        output = orjson.dumps({
             "id": new_id("batch_req_"),
             "custom_id": custom_id,
             "response": {"status_code": status, "request_id": new_id("req_"), "body": answer},

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from batchwright.server.faults import FaultState
 from batchwright.server.storage import Storage, new_id, open_private
@@ -19,9 +20,9 @@ UNRUN_MESSAGES = {
 }
 
 
-def unrun_line(custom_id: str, code: str) -> str:
+def unrun_line(custom_id: str, code: str) -> bytes:
     """The error-file line for a request the batch never ran (expired or cancelled)."""
-    return json.dumps(
+    return orjson.dumps(
         {
             "id": new_id("batch_req_"),
             "custom_id": custom_id,
@@ -38,14 +39,14 @@ class OutputWriter:
         self.storage = storage
         self.faults = faults
 
-    def _ordered(self, lines: Iterator[str], shuffle_key: str | None) -> Iterator[str]:
+    def _ordered(self, lines: Iterator[bytes], shuffle_key: str | None) -> Iterator[bytes]:
         if shuffle_key is None:
             return lines
         everything = list(lines)
         random.Random(shuffle_key).shuffle(everything)
         return iter(everything)
 
-    def _write(self, path: Path, lines: Iterator[str], damage_key: str | None) -> int:
+    def _write(self, path: Path, lines: Iterator[bytes], damage_key: str | None) -> int:
         """Write ``lines``; with ``damage_key``, apply the plan's output faults. Returns lines kept."""
         written = 0
         with open_private(path) as handle:
@@ -53,7 +54,7 @@ class OutputWriter:
                 kind = None if damage_key is None else self.faults.output_damage(f"{damage_key}/{position}")
                 if kind == "missing":
                     continue
-                data = (line[: max(1, len(line) // 2)] if kind == "malformed" else line).encode() + b"\n"
+                data = (line[: max(1, len(line) // 2)] if kind == "malformed" else line) + b"\n"
                 handle.write(data * (2 if kind == "duplicated" else 1))
                 written += 1
         return written
@@ -77,13 +78,13 @@ class OutputWriter:
         done: set[int] = set()
         out_tmp, err_tmp = self.storage.temp_path(), self.storage.temp_path()
 
-        def ok_lines() -> Iterator[str]:
+        def ok_lines() -> Iterator[bytes]:
             for line, _custom_id, ok, output in self.storage.iter_results(batch_id):
                 done.add(line)
                 if ok:
                     yield output
 
-        def error_lines() -> Iterator[str]:
+        def error_lines() -> Iterator[bytes]:
             for _line, _custom_id, ok, output in self.storage.iter_results(batch_id):
                 if not ok:
                     yield output

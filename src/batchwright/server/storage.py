@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS results (
     output_tokens INTEGER NOT NULL,
     cached_tokens INTEGER NOT NULL,
     reasoning_tokens INTEGER NOT NULL,
-    output TEXT NOT NULL,
+    output BLOB NOT NULL,
     PRIMARY KEY (batch_id, line)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS direct_requests (
@@ -307,7 +307,7 @@ class Storage:
         ).fetchone()
         return tuple(int(v) for v in row)  # type: ignore[return-value]
 
-    def iter_results(self, batch_id: str) -> Iterator[tuple[int, str, int, str]]:
+    def iter_results(self, batch_id: str) -> Iterator[tuple[int, str, int, bytes]]:
         """``(line, custom_id, ok, output_line_json)`` for every processed request, by line."""
         yield from self.db.execute(
             "SELECT line, custom_id, ok, output FROM results WHERE batch_id = ? ORDER BY line", (batch_id,)

@@ -15,11 +15,12 @@ Codes in ``errors.data[]`` (each with ``line``, 1-based, where it applies):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from batchwright.tokens import count_input_tokens
 
@@ -104,7 +105,7 @@ def validate_input(path: Path, endpoint: str, *, max_bytes: int, max_requests: i
                 )
                 break
             try:
-                request = json.loads(raw)
+                request = orjson.loads(raw)
             except ValueError:
                 request = None
             problem = _check_line(request, endpoint, line_no)
@@ -144,5 +145,5 @@ def iter_requests(path: Path, skip: set[int]) -> Iterator[tuple[int, str, dict[s
         for line_no, raw in enumerate(handle, start=1):
             if line_no in skip:
                 continue
-            request = json.loads(raw)
+            request = orjson.loads(raw)
             yield line_no, request["custom_id"], request["body"]
