@@ -42,6 +42,7 @@ def image_only_tokens(model: str, url: str, detail: str | None = None) -> int:
         ((1000, 3000), "high", 1445),  # → 682×2048 → 2×4 tiles (the maximum)
         ((1024, 1024), "auto", 765),  # auto is counted as high
         ((1024, 1024), None, 765),  # detail absent = auto
+        ((1024, 1024), "original", 765),  # counted as high
     ],
 )
 def test_gpt4o_tile_rule_examples(size, detail, expected):
