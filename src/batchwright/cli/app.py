@@ -23,6 +23,25 @@ app = typer.Typer(
 error_console = Console(stderr=True, highlight=False)
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Click's usage errors: recent typer vendors click (its errors derive from ``TyperException``),
+    older typer uses the ``click`` package."""
+    found: list[type[Exception]] = []
+    vendored = getattr(typer, "TyperException", None)
+    if vendored is not None:
+        found.append(vendored)
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        found.append(click.ClickException)
+    return tuple(found)
+
+
+_USAGE_ERRORS = _usage_error_types()
+
+
 class _State:
     debug: bool = False
 
@@ -59,13 +78,13 @@ def run_app(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_console.print("interrupted")
         return int(ExitCode.WORK_LEFT)
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            return int(ExitCode.BAD_INPUT)
-        raise
+    except _USAGE_ERRORS as error:  # bad flags, values or arguments, found by click
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            error_console.print(f"[bold red]error:[/] {error}")
+        return int(ExitCode.BAD_INPUT)
     return int(ExitCode.DONE)
 
 
