@@ -8,10 +8,11 @@ requests back to pending without using a retry and shrinks that model's enqueued
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from batchwright.engine.classify import classify_line
 from batchwright.engine.commit import CommitStats, OpenAttempt, OutcomeCommitter
@@ -107,7 +108,7 @@ class BatchCollector:
                         if not raw.strip():
                             continue
                         try:
-                            line = json.loads(raw)
+                            line = orjson.loads(raw)
                             cid = line["custom_id"]
                         except (ValueError, KeyError, TypeError):
                             result.malformed += 1

@@ -141,6 +141,17 @@ _RATIOS = (
     "output_tokens = output_tokens + excluded.output_tokens"
 )
 
+# An item whose requests are all final: succeeded if any succeeded, else failed with a request's last error.
+_SETTLE = (
+    "UPDATE items SET state = CASE WHEN EXISTS (SELECT 1 FROM requests r WHERE r.item_key = items.key "
+    "AND r.state = 'succeeded') THEN 'succeeded' ELSE 'failed' END, "
+    "last_error = (SELECT r.last_error FROM requests r WHERE r.item_key = items.key AND r.state = 'failed' "
+    "AND NOT EXISTS (SELECT 1 FROM requests s WHERE s.item_key = items.key AND s.state = 'succeeded') "
+    "ORDER BY r.id DESC LIMIT 1), updated_at = ? "
+    "WHERE key = ? AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.item_key = items.key "
+    "AND r.state IN ('pending', 'active'))"
+)
+
 
 class OutcomeCommitter:
     """Commits classified outcomes for the batch and the direct path alike."""
@@ -298,21 +309,9 @@ class OutcomeCommitter:
     @staticmethod
     def _settle_items(conn: Any, items: dict[str, tuple[str, str | None] | None], now: float) -> None:
         """Finish items: explicitly, or by default once none of their requests is open any more."""
-        for key, explicit in items.items():
-            if explicit is not None:
-                conn.execute(
-                    "UPDATE items SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
-                    (*explicit, now, key),
-                )
-                continue
-            ok, open_, error = conn.execute(
-                "SELECT SUM(state = 'succeeded'), SUM(state IN ('pending', 'active')), "
-                "MAX(CASE WHEN state = 'failed' THEN last_error END) FROM requests WHERE item_key = ?",
-                (key,),
-            ).fetchone()
-            if not open_:
-                state = "succeeded" if ok else "failed"
-                conn.execute(
-                    "UPDATE items SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
-                    (state, None if ok else error, now, key),
-                )
+        explicit = [(*state, now, key) for key, state in items.items() if state is not None]
+        if explicit:
+            conn.executemany(
+                "UPDATE items SET state = ?, last_error = ?, updated_at = ? WHERE key = ?", explicit
+            )
+        conn.executemany(_SETTLE, [(now, key) for key, state in items.items() if state is None])

@@ -5,11 +5,12 @@ Each request's body is serialised once here; batch files are later written from 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from batchwright.config import EngineSettings
 from batchwright.engine.predict import CostModel
@@ -62,11 +63,12 @@ class RequestIntake:
             model_name = self.models.register(spec.response_model)
             body = self.models.apply(model_name, url, body)
         try:
-            text = json.dumps(body, separators=(",", ":"))
-            meta = None if spec.meta is None else json.dumps(spec.meta, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+            meta = None if spec.meta is None else orjson.dumps(spec.meta, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:
             raise InputError(f"Request for item {spec.item_key!r} is not JSON-serialisable: {exc}.") from None
-        nbytes = len(text) + len(url) + LINE_OVERHEAD
+        text = data.decode()
+        nbytes = len(data) + len(url) + LINE_OVERHEAD
         tokens_in, tokens_out, cost, max_out = self.costs.predict(url, body)
         self._check_fits(spec.item_key, nbytes, tokens_in + tokens_out, cost)
         return (
@@ -76,7 +78,7 @@ class RequestIntake:
             text,
             nbytes,
             model_name,
-            meta,
+            meta and meta.decode(),
             tokens_in,
             tokens_out,
             cost,
