@@ -183,3 +183,18 @@ def test_batches_on_other_endpoints(local_server, endpoint, body, object_name):
     lines = read_lines(client, done.output_file_id)
     assert {line["response"]["body"]["object"] for line in lines} == {object_name}
     assert done.usage.input_tokens > 0
+
+
+def test_usage_sums_cached_and_reasoning_tokens(local_server):
+    client = client_for(local_server)
+    long_prompt = "word " * 3000  # long enough for cached prompt tokens (half of it, at least 1,024)
+    cached = wait_for(client, submit(client, [chat_line(f"c{i}", long_prompt) for i in range(2)]).id)
+    bodies = [line["response"]["body"] for line in read_lines(client, cached.output_file_id)]
+    expected = sum(b["usage"]["prompt_tokens_details"]["cached_tokens"] for b in bodies)
+    assert cached.usage.input_tokens_details.cached_tokens == expected > 0
+    reasoning = wait_for(
+        client, submit(client, [chat_line(f"r{i}", "why?", model="o4-mini") for i in range(2)]).id
+    )
+    bodies = [line["response"]["body"] for line in read_lines(client, reasoning.output_file_id)]
+    expected = sum(b["usage"]["completion_tokens_details"]["reasoning_tokens"] for b in bodies)
+    assert reasoning.usage.output_tokens_details.reasoning_tokens == expected > 0
