@@ -86,25 +86,6 @@ def image_tokens(rule: ImageRule, size: Size | None, detail: str | None) -> int:
     return tile_tokens(rule, size, detail or "auto")
 
 
-def _size_from_bytes(read_prefix, what: str) -> Size:
-    """Grow a prefix of the image until its header yields the size."""
-    length = 256
-    while True:
-        head, complete = read_prefix(length)
-        try:
-            size = image_size(head)
-        except UnknownImageFormat as exc:
-            raise InputError(
-                f"The image in {what} cannot be read: {exc}.",
-                remedy="OpenAI accepts PNG, JPEG, WebP and non-animated GIF images; send one of these.",
-            ) from None
-        if size is not None:
-            return size
-        if complete:
-            raise InputError(f"The image in {what} is truncated.", remedy="Send the complete image file.")
-        length *= 8
-
-
 def data_url_size(url: str) -> Size:
     """``(width, height)`` of the image in a ``data:image/...;base64,`` URL, decoding only its header."""
     header, _, payload = url.partition(",")
@@ -113,18 +94,27 @@ def data_url_size(url: str) -> Size:
             f"The image data URL {header[:60]!r} is not base64-encoded image data.",
             remedy="Use the form data:image/png;base64,<data>.",
         )
-
-    def read_prefix(length: int) -> tuple[bytes, bool]:
+    length = 256  # bytes of the image to decode; grows until its header yields the size
+    while True:
         chars = -(-length // 3) * 4  # base64 characters holding at least ``length`` bytes
         complete = chars >= len(payload)
         try:
-            return base64.b64decode(payload if complete else payload[:chars], validate=True), complete
-        except (binascii.Error, ValueError):
+            head = base64.b64decode(payload if complete else payload[:chars], validate=True)
+            size = image_size(head)
+        except UnknownImageFormat as exc:
+            raise InputError(
+                f"The image in a data URL cannot be read: {exc}.",
+                remedy="OpenAI accepts PNG, JPEG, WebP and non-animated GIF images; send one of these.",
+            ) from None
+        except (binascii.Error, ValueError):  # binascii.Error is a ValueError too
             raise InputError(
                 "An image data URL holds invalid base64.", remedy="Encode the image with standard base64."
             ) from None
-
-    return _size_from_bytes(read_prefix, "a data URL")
+        if size is not None:
+            return size
+        if complete:
+            raise InputError("The image in a data URL is truncated.", remedy="Send the complete image file.")
+        length *= 8
 
 
 class ImageSizes(Protocol):
