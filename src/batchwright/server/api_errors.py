@@ -1,7 +1,8 @@
-"""OpenAI-shaped error responses: ``{"error": {"message", "type", "param", "code"}}`` with the real status."""
+"""OpenAI-shaped responses: errors ``{"error": {"message", "type", "param", "code"}}`` and list pages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -65,3 +66,27 @@ def missing_parameter(name: str) -> APIError:
 def invalid_value(name: str, message: str, code: str = "invalid_value") -> APIError:
     """A 400 for a parameter with a bad value."""
     return APIError(400, f"Invalid '{name}': {message}", param=name, code=code)
+
+
+def page_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
+    """The ``limit`` query parameter (1..maximum), or a 400."""
+    try:
+        limit = int(params.get("limit", default))
+    except ValueError:
+        raise invalid_value("limit", "expected an integer.", "invalid_type") from None
+    if not 1 <= limit <= maximum:
+        raise invalid_value("limit", f"must be between 1 and {maximum}.")
+    return limit
+
+
+def list_page(data: list[dict[str, Any]], has_more: bool) -> Response:
+    """A cursor page: ``{"object": "list", "data", "first_id", "last_id", "has_more"}``."""
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": has_more,
+        }
+    )

@@ -9,7 +9,15 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from batchwright.server.api_errors import APIError, invalid_value, json_response, missing_parameter, not_found
+from batchwright.server.api_errors import (
+    APIError,
+    invalid_value,
+    json_response,
+    list_page,
+    missing_parameter,
+    not_found,
+    page_limit,
+)
 from batchwright.server.state import ServerState
 from batchwright.server.storage import new_id
 from batchwright.server.validation import BATCH_ENDPOINTS
@@ -154,22 +162,9 @@ async def create_batch(request: Request) -> Response:
 async def list_batches(request: Request) -> Response:
     """Batches, newest first, ``after``/``limit`` pagination."""
     params = request.query_params
-    try:
-        limit = int(params.get("limit", 20))
-    except ValueError:
-        raise invalid_value("limit", "expected an integer.", "invalid_type") from None
-    if not 1 <= limit <= 100:
-        raise invalid_value("limit", "must be between 1 and 100.")
+    limit = page_limit(params, 20, 100)
     data, has_more = _state(request).storage.list_batches(after=params.get("after"), limit=limit)
-    return json_response(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
-    )
+    return list_page(data, has_more)
 
 
 def _get(state: ServerState, batch_id: str) -> dict[str, Any]:

@@ -8,7 +8,15 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from batchwright.server.api_errors import APIError, invalid_value, json_response, missing_parameter, not_found
+from batchwright.server.api_errors import (
+    APIError,
+    invalid_value,
+    json_response,
+    list_page,
+    missing_parameter,
+    not_found,
+    page_limit,
+)
 from batchwright.server.state import ServerState
 from batchwright.server.storage import open_private
 
@@ -104,27 +112,14 @@ async def upload_file(request: Request) -> Response:
 async def list_files(request: Request) -> Response:
     """List live files (``purpose`` filter, ``after``/``limit``/``order`` pagination)."""
     params = request.query_params
-    try:
-        limit = int(params.get("limit", 10_000))
-    except ValueError:
-        raise invalid_value("limit", "expected an integer.", "invalid_type") from None
-    if not 1 <= limit <= 10_000:
-        raise invalid_value("limit", "must be between 1 and 10000.")
+    limit = page_limit(params, 10_000, 10_000)
     order = params.get("order", "desc")
     if order not in ("asc", "desc"):
         raise invalid_value("order", "must be 'asc' or 'desc'.")
     data, has_more = _state(request).storage.list_files(
         purpose=params.get("purpose"), after=params.get("after"), limit=limit, ascending=order == "asc"
     )
-    return json_response(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
-    )
+    return list_page(data, has_more)
 
 
 @router.get("/v1/files/{file_id}")

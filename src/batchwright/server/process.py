@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,10 +82,23 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def prepare_data_dir(config: ServerConfig) -> None:
+    """Create the data directory (0700) up front, so a bad ``--data-dir`` is a clear error."""
+    path = Path(config.data_dir)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot use {path} as the server's data dir: {error.strerror} ({error.filename}).",
+            remedy="Choose a --data-dir that can be created and written.",
+        ) from None
+
+
 class RunningServer:
     """A server running in a background thread of this process."""
 
     def __init__(self, config: ServerConfig) -> None:
+        prepare_data_dir(config)
         self.config = config
         self.api_key = config.key
         self._sock = bind_socket(config.host, config.port)
@@ -184,6 +198,7 @@ def serve_forever(config: ServerConfig, announce: Callable[[str], None] | None =
 
     ``announce`` receives the base URL once the port is bound (useful with port 0).
     """
+    prepare_data_dir(config)
     sock = bind_socket(config.host, config.port)
     if announce is not None:
         host = f"[{config.host}]" if ":" in config.host else config.host
