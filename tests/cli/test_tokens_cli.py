@@ -130,7 +130,9 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, content, probl
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
     assert run_app(["tokens", str(path)]) == 2
-    assert problem in capsys.readouterr().err.replace("\n", " ")
+    captured = capsys.readouterr()
+    assert problem in captured.err.replace("\n", " ")
+    assert captured.out == ""  # nothing printed before the error
 
 
 def test_moderation_is_free_without_a_price(tmp_path, capsys):

@@ -215,9 +215,9 @@ def _print_estimates(file: Path, estimates: Iterator[tuple[str, str, Estimate]],
     per_model: dict[str, Estimate] = {}
     total = Estimate()
     out = sys.stdout  # one plain line per request, streamed: files of any size in bounded memory
-    if not as_json:
-        out.write(_ROW.format(*_HEADERS))
     for custom_id, model, estimate in estimates:
+        if total.requests == 0 and not as_json:  # the header only once a request was read
+            out.write(_ROW.format(*_HEADERS))
         if model not in per_model and not model_profile(model).known:
             sys.stderr.write(
                 f"note: {model!r} is not a known OpenAI model: its tokens are estimated with the fallback "
