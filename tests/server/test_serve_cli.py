@@ -21,32 +21,16 @@ from .support import chat_line, read_lines, submit, wait_for
 def test_serve_process_answers_the_sdk(tmp_path):
     faults = tmp_path / "faults.yaml"
     faults.write_text("http:\n  - {endpoint: 'GET /v1/models', kind: error, status: 503, first: 1}\n")
-    command = [sys.executable, "-c", "from batchwright.cli import main; main()", "serve", "--port", "0",
-               "--speed", "instant", "--data-dir", str(tmp_path / "data"),
-               "--faults", str(faults)]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process, client, banner = start_serve(tmp_path / "data", "--speed", "instant", "--faults", str(faults))
     try:
-        first = process.stdout.readline()
-        assert first.startswith("batchwright local batch server: http://127.0.0.1:"), first
-        base_url = first.split(": ", 1)[1].strip()
-        key_line = process.stdout.readline()
-        assert "sk-batchwright-local" in key_line
-        client = openai.OpenAI(base_url=base_url, api_key="sk-batchwright-local", max_retries=0)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.files.list()
-                break
-            except openai.APIConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        assert banner[0].startswith("batchwright local batch server: http://127.0.0.1:"), banner
+        assert "sk-batchwright-local" in banner[1]
         with pytest.raises(openai.InternalServerError):
             client.models.list()  # the fault plan from --faults
         assert client.models.list().data
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(30)
+        assert process.wait(30) == 0
     assert oct(os.stat(tmp_path / "data").st_mode & 0o777) == "0o700"
 
 
@@ -64,20 +48,21 @@ def start_serve(data_dir, *options):
                "--data-dir", str(data_dir), *options]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    base_url = process.stdout.readline().split(": ", 1)[1].strip()
+    banner = [process.stdout.readline(), process.stdout.readline()]
+    base_url = banner[0].split(": ", 1)[1].strip()
     client = openai.OpenAI(base_url=base_url, api_key="sk-batchwright-local", max_retries=0)
     deadline = time.monotonic() + 30
     while True:
         try:
             client.files.list()
-            return process, client
+            return process, client, banner
         except openai.APIConnectionError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
 
 def test_kill_9_mid_batch_then_restart_finishes_without_duplicates(tmp_path):
-    process, client = start_serve(tmp_path, "--speed", "20")  # 1,000 requests/s, 0.5 s phases
+    process, client, _banner = start_serve(tmp_path, "--speed", "20")  # 1,000 requests/s, 0.5 s phases
     try:
         batch = submit(client, [chat_line(f"r{i}") for i in range(2000)])
         deadline = time.monotonic() + 30
@@ -87,7 +72,7 @@ def test_kill_9_mid_batch_then_restart_finishes_without_duplicates(tmp_path):
     finally:
         process.kill()  # SIGKILL: no shutdown code runs
         process.wait(30)
-    process, client = start_serve(tmp_path, "--speed", "instant")
+    process, client, _banner = start_serve(tmp_path, "--speed", "instant")
     try:
         done = wait_for(client, batch.id)
         assert done.status == "completed" and done.request_counts.completed == 2000

@@ -8,6 +8,7 @@ Usage from Python::
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ import httpx
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from batchwright.errors import BatchwrightError, ConfigError
+from batchwright.errors import BatchwrightError, ConfigError, os_error_reason
 from batchwright.server.app import create_app
 from batchwright.server.config import ServerConfig
 from batchwright.server.faults import FaultPlan, load_fault_plan
@@ -89,7 +90,7 @@ def prepare_data_dir(config: ServerConfig) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(
-            f"Cannot use {path} as the server's data dir: {error.strerror} ({error.filename}).",
+            f"Cannot use {path} as the server's data dir: {os_error_reason(error)}.",
             remedy="Choose a --data-dir that can be created and written.",
         ) from None
 
@@ -203,4 +204,5 @@ def serve_forever(config: ServerConfig, announce: Callable[[str], None] | None =
     if announce is not None:
         host = f"[{config.host}]" if ":" in config.host else config.host
         announce(f"http://{host}:{sock.getsockname()[1]}/v1")
-    uvicorn_server(config).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C after its graceful shutdown
+        uvicorn_server(config).run(sockets=[sock])
