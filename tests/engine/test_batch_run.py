@@ -122,12 +122,36 @@ def test_retry_fatal_retries_4xx(local_server, tmp_path):
             ]
         },
         {"http": [{"endpoint": "POST /v1/batches", "kind": "error", "status": 429, "first": 1}]},
+        {
+            "http": [
+                {"endpoint": "POST /v1/batches", "kind": "timeout", "seconds": 2, "when": "after", "first": 1}
+            ]
+        },
+        {
+            "http": [
+                {"endpoint": "POST /v1/files", "kind": "timeout", "seconds": 2, "when": "after", "first": 1}
+            ]
+        },
+        {"http": [{"endpoint": "GET /v1/files/*/content", "kind": "error", "status": 500, "first": 4}]},
+        {"http": [{"endpoint": "GET /v1/batches*", "kind": "error", "status": 503, "first": 5}]},
+        {"http": [{"endpoint": "DELETE /v1/files/*", "kind": "error", "status": 500, "first": 4}]},
     ],
-    ids=["upload-500-after", "create-502-after", "create-reset-after", "create-503-before", "create-429"],
+    ids=[
+        "upload-500-after",
+        "create-502-after",
+        "create-reset-after",
+        "create-503-before",
+        "create-429",
+        "create-timeout-after",
+        "upload-timeout-after",
+        "download-500s",
+        "poll-and-list-503s",
+        "delete-500s",
+    ],
 )
 def test_ambiguous_failures_reconcile_instead_of_paying_twice(local_server, tmp_path, faults):
     local_server.set_faults(faults)
-    with Engine(tmp_path, settings(local_server, max_batch_requests=4)) as engine:
+    with Engine(tmp_path, settings(local_server, max_batch_requests=4, timeout=1.0)) as engine:
         engine.add_requests(chat(i) for i in range(8))
         summary = engine.run()
         assert summary.reason is StopReason.DONE, summary.one_line()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from batchwright.config import EngineSettings
@@ -16,6 +17,7 @@ from batchwright.engine.direct import DirectRunner, direct_groups
 from batchwright.engine.planner import OPEN_STATES, BatchPlanner
 from batchwright.engine.push import BatchPusher, PushDeferred
 from batchwright.engine.types import RunSummary, StopReason
+from batchwright.errors import RemoteError
 from batchwright.providers.base import Provider, ProviderError, RemoteBatch
 from batchwright.store.db import Store
 
@@ -87,8 +89,8 @@ class Runner:
         return self.summary
 
     async def _run(self, only_process: bool, wait: bool) -> None:
-        await delete_pending_files(self.store, self.provider)
-        await self.pusher.reconcile()
+        await self._guard("deleting remote files", delete_pending_files(self.store, self.provider))
+        await self._guard("reconciling interrupted pushes", self.pusher.reconcile())
         while True:
             self._check_stop()
             progressed = await self._poll_and_collect()
@@ -96,7 +98,7 @@ class Runner:
             if not only_process:
                 progressed = await self._run_direct() or progressed
                 progressed = await self._fill() or progressed
-            await delete_pending_files(self.store, self.provider)
+            await self._guard("deleting remote files", delete_pending_files(self.store, self.provider))
             pending, open_batches = self._open_work()
             if pending == 0 and open_batches == 0:
                 raise _Stop(StopReason.DONE, "all requests finished")
@@ -130,6 +132,25 @@ class Runner:
         if report.reason is not StopReason.DONE:
             raise _Stop(report.reason, report.message)
         return c.succeeded + c.failed + c.retried + c.requeued > 0
+
+    async def _guard(self, what: str, call: Awaitable[object]) -> bool:
+        """Run a remote step; a transient provider error is logged and retried later with back-off."""
+        try:
+            await call
+        except ProviderError as exc:
+            self._absorb(what, exc)
+            return False
+        return True
+
+    def _absorb(self, what: str, exc: ProviderError) -> None:
+        """A failed remote step: fatal errors stop the run clearly, transient ones back off."""
+        if not exc.transient:
+            raise RemoteError(
+                f"{what.capitalize()} failed: {exc}",
+                remedy="Check the API key, base URL and network, then run again (state is consistent).",
+            ) from None
+        self.store.event("remote_error", f"{what}: {exc}")
+        self._interval = min(self._interval * 2, self.settings.poll_interval_max)
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -228,6 +249,9 @@ class Runner:
             await self.pusher.push(p)
         except PushDeferred:
             return False
+        except ProviderError as exc:  # listing during reconciliation failed
+            self._absorb("reconciling a push", exc)
+            return False
         self.summary.batches_submitted += 1
         return True
 
@@ -277,7 +301,11 @@ class Runner:
 
     async def _collect(self, batch_id: int, remote: RemoteBatch) -> None:
         allowed = self.settings.failed_batches_allowed(self.failed_processed)
-        collected = await self.collector.collect(batch_id, remote, process_failed=allowed)
+        try:
+            collected = await self.collector.collect(batch_id, remote, process_failed=allowed)
+        except ProviderError as exc:  # download failed: nothing was committed, try again next round
+            self._absorb(f"downloading results of batch {remote.id}", exc)
+            return
         if collected is None:
             with self.store.transaction() as conn:
                 conn.execute(
