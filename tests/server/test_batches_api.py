@@ -198,3 +198,13 @@ def test_usage_sums_cached_and_reasoning_tokens(local_server):
     bodies = [line["response"]["body"] for line in read_lines(client, reasoning.output_file_id)]
     expected = sum(b["usage"]["completion_tokens_details"]["reasoning_tokens"] for b in bodies)
     assert reasoning.usage.output_tokens_details.reasoning_tokens == expected > 0
+
+
+def test_a_body_the_endpoint_rejects_fails_at_run_time_not_validation(local_server):
+    client = client_for(local_server)
+    no_messages = {"custom_id": "bad", "method": "POST", "url": "/v1/chat/completions",
+                   "body": {"model": "gpt-4o-mini"}}  # fmt: skip
+    done = wait_for(client, submit(client, [chat_line("good"), no_messages]).id)
+    assert done.status == "completed"
+    [bad] = read_lines(client, done.error_file_id)
+    assert bad["custom_id"] == "bad" and bad["response"]["status_code"] == 400

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from batchwright.errors import InputError
 from batchwright.tokens import count_input_tokens
 
 BATCH_ENDPOINTS = (
@@ -82,6 +83,14 @@ def _check_line(request: Any, endpoint: str, line: int) -> dict[str, Any] | None
     return None
 
 
+def _tokens(endpoint: str, body: dict[str, Any]) -> int:
+    """Input tokens of a line; a body the model endpoint will reject counts 0 (it fails at run time)."""
+    try:
+        return count_input_tokens(endpoint, body)
+    except InputError:
+        return 0
+
+
 def validate_input(path: Path, endpoint: str, *, max_bytes: int, max_requests: int) -> ValidationResult:
     """Validate the JSONL file at ``path`` for a batch on ``endpoint`` (reads it once, streamed)."""
     result = ValidationResult()
@@ -131,7 +140,7 @@ def validate_input(path: Path, endpoint: str, *, max_bytes: int, max_requests: i
                 else:
                     seen.add(custom_id)
                     result.model = model
-                    result.input_tokens += count_input_tokens(endpoint, request["body"])
+                    result.input_tokens += _tokens(endpoint, request["body"])
             if problem is not None and len(result.errors) < MAX_REPORTED_ERRORS:
                 result.errors.append(problem)
     if result.total == 0:
