@@ -49,7 +49,8 @@ def test_429_carries_retry_after_and_rate_limit_headers(local_server):
     with pytest.raises(openai.RateLimitError) as caught:
         client.batches.list()
     headers = caught.value.response.headers
-    assert headers["retry-after"] == "3"
+    assert headers["retry-after"] == "3" and headers["retry-after-ms"] == "3000"
+    assert headers["x-ratelimit-remaining-requests"] == "0" and int(headers["x-ratelimit-limit-requests"]) > 0
     assert {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
             "x-ratelimit-reset-tokens"} <= set(headers)  # fmt: skip
     assert caught.value.code == "rate_limit_exceeded"

@@ -31,17 +31,21 @@ _INJECTED = {
 }
 
 
-def rate_limit_headers(retry_after: float, limit: int = 0, remaining: int = 0) -> dict[str, str]:
-    """``retry-after`` and ``x-ratelimit-*`` headers of a 429 answer."""
+INJECTED_LIMITS = (10_000, 30_000_000)
+"""Requests and tokens per minute that injected 429s report (plausible tier limits, nothing left)."""
+
+
+def rate_limit_headers(retry_after: float) -> dict[str, str]:
+    """``retry-after`` and ``x-ratelimit-*`` headers of an injected 429 answer."""
     reset = f"{retry_after:g}s"
     return {
-        "retry-after": str(max(1, round(retry_after))),
+        "retry-after": str(round(retry_after)),
         "retry-after-ms": str(int(retry_after * 1000)),
-        "x-ratelimit-limit-requests": str(limit),
-        "x-ratelimit-remaining-requests": str(remaining),
+        "x-ratelimit-limit-requests": str(INJECTED_LIMITS[0]),
+        "x-ratelimit-remaining-requests": "0",
         "x-ratelimit-reset-requests": reset,
-        "x-ratelimit-limit-tokens": str(limit),
-        "x-ratelimit-remaining-tokens": str(remaining),
+        "x-ratelimit-limit-tokens": str(INJECTED_LIMITS[1]),
+        "x-ratelimit-remaining-tokens": "0",
         "x-ratelimit-reset-tokens": reset,
     }
 
