@@ -7,6 +7,7 @@ The CLI prints ``str(error)`` (cause and remedy, no traceback unless ``--debug``
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 
 
@@ -79,3 +80,13 @@ class SafetyStop(BatchwrightError):
     """A safety stop (pass ratio, failed batches) halted the run."""
 
     exit_code = ExitCode.SAFETY_STOP
+
+
+def os_error_reason(error: OSError) -> str:
+    """A short reason for a failed file operation, naming the path (``mkdir`` on a regular file says
+    "File exists"; we say what is wrong)."""
+    name = error.filename
+    reason = error.strerror or str(error)
+    if name is not None and os.path.exists(name) and not os.path.isdir(name):
+        reason = "it exists and is not a directory" if isinstance(error, FileExistsError) else reason
+    return reason if name is None else f"{reason} ({name})"

@@ -101,8 +101,7 @@ def test_dry_run_sends_and_writes_nothing(tmp_path: Path, target: dict, local_se
     assert report.new_items is not None and report.new_items.requests == 6
     assert report.new_items.input_tokens > 0 and report.new_items.cost > 0
     assert local_server.ledger()["files"] == [] and not (tmp_path / "t" / "output.jsonl").exists()
-    snap = read_snapshot(tmp_path / "t")
-    assert snap.requests == {} and snap.meta == {}
+    assert not (tmp_path / "t").exists()  # not even the task directory is created
 
 
 def test_prepared_requests_are_planned_by_a_dry_run(tmp_path: Path, target: dict, local_server: Any) -> None:

@@ -28,6 +28,10 @@ from batchwright.tasks.api import TaskMeta
 
 ENV_PREFIX = "BATCHWRIGHT_"
 CONFIG_ENV = "BATCHWRIGHT_CONFIG"
+#: Variables of other commands (``batchwright serve``) and of the test harness, not run options.
+OTHER_ENV = frozenset(
+    {CONFIG_ENV, "BATCHWRIGHT_SERVER_API_KEY", "BATCHWRIGHT_UPSTREAM_API_KEY", "BATCHWRIGHT_TEST_CRASH_AT"}
+)
 
 #: Task metadata lives in the task directory; ``completion_ratio`` is part of it, not an engine setting.
 META_FIELDS: tuple[str, ...] = tuple(TaskMeta.model_fields)
@@ -77,6 +81,11 @@ def load_config_file(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as error:
         raise ConfigError(f"Cannot read config file {str(path)!r}: {error}.") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"Config file {str(path)!r} is not UTF-8 text (byte {error.start}).",
+            remedy="Save the config file as UTF-8.",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -104,7 +113,7 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         if environ.get(variable):
             found[name] = (environ[variable], f"env {variable}")
     for variable, raw in environ.items():
-        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_ENV:
+        if not variable.startswith(ENV_PREFIX) or variable in OTHER_ENV:
             continue
         name = variable[len(ENV_PREFIX) :].lower()
         _check_name(name, f"environment variable {variable}")

@@ -26,7 +26,7 @@ from batchwright.engine.push import BatchPusher
 from batchwright.engine.runner import Runner, load_budgets
 from batchwright.engine.structured import ResponseModels
 from batchwright.engine.types import RequestSpec, RunSummary, StopReason
-from batchwright.errors import StateError
+from batchwright.errors import InputError, StateError, os_error_reason
 from batchwright.providers.base import Provider
 from batchwright.store.db import DB_NAME, Store
 from batchwright.store.lock import TaskLock
@@ -59,10 +59,16 @@ class Engine:
         provider_factory: ProviderFactory = _default_provider,
     ) -> None:
         self.task_dir = Path(task_dir)
-        self.task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.settings = settings if settings is not None else EngineSettings()
         self._lock = TaskLock(self.task_dir)
-        self._lock.acquire()
+        try:
+            self.task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as error:
+            raise InputError(
+                f"Cannot use {self.task_dir} as the task directory: {os_error_reason(error)}.",
+                remedy="Choose a task directory (--task-dir) that can be created and written.",
+            ) from None
         try:
             self.store = Store.open(self.task_dir)
             self._check_task_name(task_name)

@@ -47,19 +47,25 @@ class Store:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        conn = None
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             store = cls(conn, path)
+            store._check_version()  # before any write: never touch another program's file
             store._configure(readonly)
             if not readonly:
                 store._migrate()
-            else:
-                store._check_version()
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise StateError(
                 f"The task database {path} is corrupt or not a batchwright database ({exc}).",
                 remedy="Restore it from a backup or start a new task directory.",
             ) from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return store
 
     def _configure(self, readonly: bool) -> None:
@@ -75,6 +81,12 @@ class Store:
 
     def _check_version(self) -> int:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StateError(
+                f"{self.path} is an SQLite database but not a batchwright database (it has tables of its "
+                "own and no batchwright schema version).",
+                remedy="Use another task directory: batchwright never writes into another program's file.",
+            )
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"The task database {self.path} has schema version {version}; this batchwright knows up to "

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-from batchwright.errors import ConfigError, InputError
+from batchwright.errors import ConfigError, InputError, os_error_reason
 
 RowSource = Callable[[], Iterable[dict[str, Any]]]
 """A callable returning a fresh iterable over output rows (called once per pass)."""
@@ -66,9 +66,20 @@ class ExportSpec:
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """Open a private temp file next to ``path``; on success fsync it and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Open a private temp file next to ``path``; on success fsync it and rename it over ``path``.
+
+    An export path that cannot be written (its directory is a file, is read-only, ...) raises
+    :class:`InputError`; the rows stay in the task database, so the export can be re-run.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise InputError(
+            f"Cannot write the export {str(path)!r}: {os_error_reason(error)}.",
+            remedy="Choose an export path in a writable directory; the output is safe in the task "
+            "database, so running again writes the export.",
+        ) from None
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, 0o600)

@@ -12,7 +12,7 @@ from typing import Any
 
 from batchwright.engine.commit import ResultContext
 from batchwright.engine.types import RequestSpec
-from batchwright.errors import BatchwrightError
+from batchwright.errors import BatchwrightError, TaskDefinitionError
 from batchwright.tasks.api import Item, OpinionTask, Result, Row, Task, TaskError, rows_of
 from batchwright.tasks.opinions import Opinion
 
@@ -29,9 +29,17 @@ def request_spec(task: Task, item: Item, *, requested: int = 1, resume: bool = F
     of requests once this round is sent, and ``resume`` marks a round restarted after its open
     requests were wiped (the hook then resets its count to ``requested``).
     """
-    body = task.request(item)
+    try:
+        body = task.request(item)
+    except BatchwrightError:
+        raise
+    except Exception as error:
+        raise TaskDefinitionError(
+            f"{type(task).__name__}.request() raised {type(error).__name__}: {error} (item {item.key!r}).",
+            remedy="Fix the task's request() or the item's data (run with --debug for the traceback).",
+        ) from error
     if not isinstance(body, dict):
-        raise TaskCodeError(
+        raise TaskDefinitionError(
             f"{type(task).__name__}.request() returned a {type(body).__name__} for item {item.key!r}.",
             remedy="Return the request body as a dict, e.g. {'messages': [...]}.",
         )

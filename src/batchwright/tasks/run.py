@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -18,8 +18,9 @@ from typing import Any
 from batchwright.config import EngineSettings
 from batchwright.engine import Engine
 from batchwright.engine.types import RequestSpec, RunSummary
-from batchwright.errors import ConfigError, ExitCode, InputError
+from batchwright.errors import BatchwrightError, ConfigError, ExitCode, InputError, TaskDefinitionError
 from batchwright.store.db import DB_NAME, Store
+from batchwright.store.lock import LOCK_NAME
 from batchwright.tasks.api import Item, OpinionTask, Row, Task, TaskMeta
 from batchwright.tasks.export import ExportFormat, ExportSpec, export_rows
 from batchwright.tasks.results import TaskResultHook, request_spec, resume_specs
@@ -76,6 +77,12 @@ def export_specs(
 
     Validated up front, so a bad name fails before anything runs. Part limits apply to JSONL exports.
     """
+    for limit in (max_entries, max_bytes):
+        if limit is not None and limit < 1:
+            raise ConfigError(
+                f"Export part limits must be positive, got {limit}.",
+                remedy="Give --export-max-entries/--export-max-bytes 1 or more.",
+            )
     specs = []
     task_dir = task_dir.absolute()
     for entry in task.exports if exports is None else exports:
@@ -140,7 +147,9 @@ def run_task(
         return Engine(task_dir, current, task_name=name, result_hook=hook, response_models=models, **options)
 
     _check_owner(task_dir, name)
+    existed, new_task = task_dir.exists(), not (task_dir / DB_NAME).exists()
     engine = open_engine(settings)
+    sent = discard = False
     try:
         wiped: dict[str, int] = {}
         if wipe_task:
@@ -161,11 +170,13 @@ def run_task(
         if not run:
             return report
         if dry_run:
+            discard = new_task  # a dry run writes nothing, not even a new task directory
             report.new_items = _estimate_new(engine, task, samples)
             report.summary = engine.run(dryrun=True)
             return report
         if not only_process:
             report.requests_added = engine.add_requests(_new_requests(engine, task))
+        sent = True
         with monitor(task_dir) if monitor is not None else contextlib.nullcontext():
             report.summary = engine.run(only_process=only_process, wait=wait)
         report.rejected = hook.rejected
@@ -179,8 +190,22 @@ def run_task(
             task.on_complete(rows())
             engine.store.set_meta("completed", "1")
         return report
+    except BaseException:
+        discard = new_task and not sent  # bad input stopped a new task before anything was sent
+        raise
     finally:
         engine.close()
+        if discard:
+            _discard_new_task_dir(task_dir, existed)
+
+
+def _discard_new_task_dir(task_dir: Path, existed: bool) -> None:
+    """Remove what opening a new task directory created (nothing was sent from it)."""
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
+        (task_dir / name).unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            task_dir.rmdir()
 
 
 def _check_owner(task_dir: Path, name: str) -> None:
@@ -230,10 +255,23 @@ def _resolve_meta(
     return meta_cls(**stored)
 
 
-def _chunks(items: Iterable[Item]) -> Iterator[list[Item]]:
+def _task_items(task: Task) -> Iterator[Item]:
+    """The task's items; an exception raised by its ``items()`` becomes a task definition error."""
+    try:
+        yield from task.items()
+    except BatchwrightError:
+        raise
+    except Exception as error:
+        raise TaskDefinitionError(
+            f"{type(task).__name__}.items() raised {type(error).__name__}: {error}",
+            remedy="Fix the task's items() or its input (run with --debug for the traceback).",
+        ) from error
+
+
+def _chunks(task: Task) -> Iterator[list[Item]]:
     """The task's items in chunks, checked: each an :class:`Item`, keys unique within a chunk (a key
     repeated across chunks is known by then and ignored)."""
-    iterator = iter(items)
+    iterator = _task_items(task)
     while chunk := list(islice(iterator, _CHUNK)):
         keys: set[str] = set()
         for item in chunk:
@@ -260,7 +298,7 @@ def _new_requests(engine: Engine, task: Task) -> Iterator[RequestSpec]:
     if open_requests == 0:
         stalled = {key: state for key, _, state, _ in engine.items(["pending", "committed"])}
     initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
-    for chunk in _chunks(task.items()):
+    for chunk in _chunks(task):
         keys = [item.key for item in chunk]
         known = engine.known_item_keys(keys)
         for item in chunk:
@@ -282,7 +320,7 @@ def _estimate_new(engine: Engine, task: Task, samples: int) -> DryRunEstimate:
             "SELECT item_key, body FROM requests WHERE state = 'pending' ORDER BY id LIMIT ?", (samples,)
         ).fetchall()
     initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
-    for chunk in _chunks(task.items()):
+    for chunk in _chunks(task):
         known = engine.known_item_keys(item.key for item in chunk)
         for item in chunk:
             if item.key in known:
