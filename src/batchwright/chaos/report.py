@@ -1,0 +1,43 @@
+"""The soak's report: one rich table per soak (checks with details), plus what the driver did."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from batchwright.chaos.driver import SoakResult
+
+
+def result_table(result: SoakResult) -> Table:
+    """The checks of one soak as a table (a red FAIL row for every violation)."""
+    cfg = result.config
+    title = (
+        f"Chaos soak — {cfg.mode} path, {cfg.requests:,} requests, seed {cfg.seed}: "
+        f"{'PASS' if result.ok else 'FAIL'} in {result.wall_seconds:.0f} s"
+    )
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for check in result.checks:
+        mark = "[green]pass[/]" if check.ok else "[bold red]FAIL[/]"
+        table.add_row(check.name, mark, check.detail)
+    kills = ", ".join(f"{name} {n}" for name, n in sorted(result.kills.items())) or "none"
+    table.add_row("runner kills", "", f"{kills}; {result.runner_starts} runner starts")
+    phases = ", ".join(f"{name} {n}" for name, n in result.kill_phases.most_common()) or "none"
+    table.add_row("SIGKILL landed during", "", phases)
+    table.add_row(
+        "server events", "", f"{result.server_restarts} restarts, {result.cancels} batches cancelled"
+    )
+    if result.unexpected_exits:
+        table.add_row(
+            "other runner exits", "", f"{len(result.unexpected_exits)}: {result.unexpected_exits[0]}"
+        )
+    return table
+
+
+def print_results(results: list[SoakResult], console: Console | None = None) -> None:
+    """Print every soak's table."""
+    console = console or Console()
+    for result in results:
+        console.print(result_table(result))
