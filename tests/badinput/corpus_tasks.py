@@ -9,7 +9,7 @@ has to call their code for the new ones.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -146,7 +146,7 @@ class NoProcess(Task):
 
 
 class MetaNotTaskMeta(Good):
-    default_meta = {"model": "gpt-4o-mini"}  # type: ignore[assignment]
+    default_meta: ClassVar[Any] = {"model": "gpt-4o-mini"}
 
 
 class ResponseModelNotPydantic(Good):

@@ -173,7 +173,8 @@ CASES: list[Case] = [
     Case("config-not-a-mapping", run("Good", "--config", "{tmp}/bw.yaml"), ExitCode.BAD_INPUT,
          ("must be a mapping", "list"), files={"bw.yaml": "- max_batch_requests\n- 5\n"}),
     Case("config-typo", run("Good", "--config", "{tmp}/bw.yaml"), ExitCode.BAD_INPUT,
-         ("unknown option", "max_batch_request", "did you mean"), files={"bw.yaml": "max_batch_request: 5\n"}),
+         ("unknown option", "max_batch_request", "did you mean"),
+         files={"bw.yaml": "max_batch_request: 5\n"}),
     Case("config-wrong-type", run("Good", "--config", "{tmp}/bw.yaml"), ExitCode.BAD_INPUT,
          ("invalid value", "max_retries", "config"), files={"bw.yaml": "max_retries: plenty\n"}),
     Case("config-wrong-nested-type", run("Good", "--config", "{tmp}/bw.yaml"), ExitCode.BAD_INPUT,
@@ -188,7 +189,8 @@ CASES: list[Case] = [
          ("invalid value", "BATCHWRIGHT_MAX_RETRIES"), env={"BATCHWRIGHT_MAX_RETRIES": "lots"}),
     Case("env-unknown-name", run("Good"), ExitCode.BAD_INPUT, ("unknown option", "BATCHWRIGHT_MAX_RETRYS"),
          env={"BATCHWRIGHT_MAX_RETRYS": "3"}),
-    Case("env-not-json", run("Good"), ExitCode.BAD_INPUT, ("BATCHWRIGHT_ENQUEUED_TOKEN_LIMITS", "json object"),
+    Case("env-not-json", run("Good"), ExitCode.BAD_INPUT,
+         ("BATCHWRIGHT_ENQUEUED_TOKEN_LIMITS", "json object"),
          env={"BATCHWRIGHT_ENQUEUED_TOKEN_LIMITS": "gpt-4o=5"}),
     # --- task definitions ---------------------------------------------------------------------
     Case("spec-without-class", ("run", "{tasks}", "-d", "{dir}"), ExitCode.BAD_INPUT, ("':taskname' part",)),
@@ -239,7 +241,8 @@ CASES: list[Case] = [
          state="existing"),
     Case("item-data-not-json", run("DataNotJson"), ExitCode.BAD_INPUT, ("new-1", "not json-serialisable"),
          state="existing"),
-    Case("request-empty-model", run("EmptyModel"), ExitCode.BAD_INPUT, ("new-1", "'model'"), state="existing"),
+    Case("request-empty-model", run("EmptyModel"), ExitCode.BAD_INPUT, ("new-1", "'model'"),
+         state="existing"),
     Case("request-unknown-model", run("UnknownModel"), ExitCode.BAD_INPUT,
          ("no price", "acme-unpriced-7b"), state="existing"),
     Case("request-too-big", run("HugeRequest", "--max-batch-bytes", "200000"), ExitCode.BAD_INPUT,
@@ -276,7 +279,8 @@ CASES: list[Case] = [
          ("export", "not a directory"), state="existing", files={"plain-file": "x"}),
     # --- input files: batchwright tokens FILE.jsonl -------------------------------------------
     Case("tokens-malformed-json", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
-         ("line 2", "not valid json"), state="none", files={"in.jsonl": GOOD_LINE + b'{"custom_id": "r2",\n'}),
+         ("line 2", "not valid json"), state="none",
+         files={"in.jsonl": GOOD_LINE + b'{"custom_id": "r2",\n'}),
     Case("tokens-not-utf8", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT, ("line 2", "not utf-8"),
          state="none", files={"in.jsonl": GOOD_LINE + b'{"custom_id": "caf\xe9"}\n'}),
     Case("tokens-empty-file", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT, ("holds no requests",),
@@ -285,14 +289,16 @@ CASES: list[Case] = [
          state="none", files={"in.jsonl": b"\n  \n\n"}),
     Case("tokens-not-an-object", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
          ("line 1", "not a json object"), state="none", files={"in.jsonl": b'["custom_id", "r1"]\n'}),
-    Case("tokens-missing-fields", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT, ("line 1", "lacks", "url"),
-         state="none", files={"in.jsonl": b'{"custom_id": "r1", "body": {"model": "gpt-4o-mini"}}\n'}),
+    Case("tokens-missing-fields", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
+         ("line 1", "lacks", "url"), state="none",
+         files={"in.jsonl": b'{"custom_id": "r1", "body": {"model": "gpt-4o-mini"}}\n'}),
     Case("tokens-body-wrong-type", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
          ("line 1", "body.model"), state="none",
          files={"in.jsonl": b'{"custom_id": "r1", "url": "/v1/chat/completions", "body": "hello"}\n'}),
-    Case("tokens-messages-wrong-type", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT, ("line 1", "messages"),
-         state="none", files={"in.jsonl": b'{"custom_id": "r1", "url": "/v1/chat/completions", '
-                                           b'"body": {"model": "gpt-4o-mini", "messages": 5}}\n'}),
+    Case("tokens-messages-wrong-type", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
+         ("line 1", "messages"), state="none",
+         files={"in.jsonl": b'{"custom_id": "r1", "url": "/v1/chat/completions", '
+                            b'"body": {"model": "gpt-4o-mini", "messages": 5}}\n'}),
     Case("tokens-unknown-model", ("tokens", "{tmp}/in.jsonl"), ExitCode.BAD_INPUT,
          ("no price", "acme-unpriced-7b"), state="none",
          files={"in.jsonl": GOOD_LINE.replace(b"gpt-4o-mini", b"acme-unpriced-7b")}),
@@ -386,7 +392,9 @@ class CorpusRunner:
     def argv(self, *before: str) -> list[str]:
         return [*before, *(fill(arg, self.values) for arg in self.case.argv)]
 
-    def run(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *before: str) -> Outcome:
+    def run(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *before: str
+    ) -> Outcome:
         for name, value in self.case.env.items():
             monkeypatch.setenv(name, fill(value, self.values))
         setup = self.case.setup(self.task_dir) if self.case.setup else contextlib.nullcontext()
@@ -395,7 +403,7 @@ class CorpusRunner:
             capsys.readouterr()
             try:
                 code = run_app(self.argv(*before))
-            except BaseException as error:  # noqa: BLE001 — any escape is a traceback for the user
+            except BaseException as error:  # any escape is a traceback for the user
                 pytest.fail(f"run_app raised {type(error).__name__}: {error} (the user sees a traceback)")
             captured = capsys.readouterr()
         raw = captured.err + captured.out
