@@ -28,7 +28,7 @@ def _settings(base_url: str, api_key: str):
     from batchwright.pricing import PriceOverrides
 
     return EngineSettings(
-        base_url=base_url, api_key=api_key, poll_interval=0.05, min_batch_requests=1, max_remote_batches=1000,
+        base_url=base_url, api_key=api_key, poll_interval=0.5, min_batch_requests=1, max_remote_batches=1000,
         prices=PriceOverrides(cost_input_direct_mtoken=0.15, cost_output_direct_mtoken=0.6),
     )  # fmt: skip
 
@@ -73,8 +73,10 @@ def _run_worker(mode: str, n: int, task_dir: Path, server) -> dict[str, float]:
         server.base_url,
         server.api_key,
     ]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {mode} {n} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

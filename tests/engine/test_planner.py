@@ -23,8 +23,11 @@ def test_groups_by_endpoint_and_model_and_respects_request_limit(tmp_path):
         summary = engine.run(dryrun=True)
         assert summary.reason.value == "dryrun" and summary.exit_code == 0
         assert sizes(summary.plan) == [
-            (CHAT, "gpt-4o-mini", 3), (CHAT, "gpt-4o-mini", 3), (CHAT, "gpt-4o-mini", 1),
-            (CHAT, "gpt-4o", 2), ("/v1/embeddings", "text-embedding-3-small", 1),
+            (CHAT, "gpt-4o", 2), (CHAT, "gpt-4o-mini", 3), (CHAT, "gpt-4o-mini", 3), (CHAT, "gpt-4o-mini", 1),
+            ("/v1/embeddings", "text-embedding-3-small", 1),
+        ]  # fmt: skip
+        assert engine.planner.pending_groups(cap=2) == [
+            (CHAT, "gpt-4o", 2), (CHAT, "gpt-4o-mini", 2), ("/v1/embeddings", "text-embedding-3-small", 1)
         ]  # fmt: skip
         assert all(p.pred_cost > 0 and p.pred_input_tokens > 0 for p in summary.plan)
         # a dry run writes nothing

@@ -19,6 +19,15 @@ from batchwright.store.db import Store
 
 OPEN_STATES = ("uploading", "creating", "submitted", "finished")
 _PAGE = 5000
+# Skip-scan through the pending index: the next model of the same endpoint, else the next endpoint.
+_NEXT_MODEL = (
+    "SELECT url, model FROM requests WHERE state = 'pending' AND url = ? AND model > ? ORDER BY model LIMIT 1"
+)
+_NEXT_URL = "SELECT url, model FROM requests WHERE state = 'pending' AND url > ? ORDER BY url, model LIMIT 1"
+_GROUP_COUNT = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE state = 'pending' AND url = ? AND model = ? LIMIT ?)"
+)
+_ANY_PENDING = "SELECT 1 FROM requests WHERE state = 'pending' LIMIT 1"
 
 
 @dataclass
@@ -80,12 +89,32 @@ class BatchPlanner:
         self.store.set_meta(f"enqueued_limit:{model}", str(limit))
         return limit
 
-    def pending_groups(self) -> list[tuple[str, str, int]]:
-        """``(url, model, pending requests)`` per group, oldest group first."""
-        return self.store.conn.execute(
-            "SELECT url, model, COUNT(*) FROM requests WHERE state = 'pending' GROUP BY url, model ORDER "
-            "BY MIN(id)"
-        ).fetchall()
+    def pending_groups(self, cap: int | None = None) -> list[tuple[str, str, int]]:
+        """``(url, model, pending requests)`` per group, the count capped at ``cap``.
+
+        Cost is O(groups × cap), not O(pending): the distinct groups are found by skipping through the
+        pending index, and counting stops at ``cap`` (default: enough to tell the direct-path thresholds
+        ``min_batch_requests`` and ``direct_tail_requests`` apart).
+        """
+        if cap is None:
+            cap = max(self.settings.min_batch_requests, self.settings.direct_tail_requests + 1)
+        conn = self.store.conn
+        groups: list[tuple[str, str, int]] = []
+        url, model = "", ""
+        while row := (
+            conn.execute(_NEXT_MODEL, (url, model)).fetchone() or conn.execute(_NEXT_URL, (url,)).fetchone()
+        ):
+            url, model = row
+            groups.append((url, model, conn.execute(_GROUP_COUNT, (url, model, cap)).fetchone()[0]))
+        return groups
+
+    def has_pending(self) -> bool:
+        """True while any request waits for an attempt."""
+        return self.store.conn.execute(_ANY_PENDING).fetchone() is not None
+
+    def count_pending(self) -> int:
+        """Pending requests (O(pending): for summaries, not for loops)."""
+        return self.store.conn.execute("SELECT COUNT(*) FROM requests WHERE state = 'pending'").fetchone()[0]
 
     def room(
         self, model: str, flight: InFlight, budget: tuple[float, float, float] = (math.inf,) * 3

@@ -99,14 +99,14 @@ class Runner:
                 progressed = await self._run_direct() or progressed
                 progressed = await self._fill() or progressed
             await self._guard("deleting remote files", delete_pending_files(self.store, self.provider))
-            pending, open_batches = self._open_work()
-            if pending == 0 and open_batches == 0:
+            pending, open_batches = self.planner.has_pending(), self.planner.in_flight().batches
+            if not pending and open_batches == 0:
                 raise _Stop(StopReason.DONE, "all requests finished")
             if open_batches == 0 and self._budget_message is not None:
                 raise _Stop(StopReason.BUDGET, self._budget_message)
             if open_batches == 0 and (only_process or not progressed):
                 why = "only_process: nothing in flight" if only_process else "limits allow no batch now"
-                raise _Stop(StopReason.WORK_LEFT, f"{why}; {pending} request(s) pending")
+                raise _Stop(StopReason.WORK_LEFT, f"{why}; {self.planner.count_pending()} request(s) pending")
             if not wait and not progressed:
                 raise _Stop(
                     StopReason.WORK_LEFT, f"{open_batches} batch(es) in flight; run again to collect them"
@@ -163,12 +163,6 @@ class Runner:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
-    def _open_work(self) -> tuple[int, int]:
-        pending = self.store.conn.execute("SELECT COUNT(*) FROM requests WHERE state = 'pending'").fetchone()[
-            0
-        ]
-        return pending, self.planner.in_flight().batches
-
     def _fill_counts(self) -> None:
         counts = dict(
             self.store.conn.execute("SELECT state, COUNT(*) FROM requests GROUP BY state").fetchall()
@@ -188,8 +182,9 @@ class Runner:
         if reached is not None:
             self._budget_message = reached.message
             return pushed
-        direct = set(direct_groups(self.settings, self.planner.pending_groups())) if self.direct else set()
-        for url, model, _count in self.planner.pending_groups():
+        groups = self.planner.pending_groups()
+        direct = set(direct_groups(self.settings, groups)) if self.direct else set()
+        for url, model, _count in groups:
             if (url, model) in direct:
                 continue
             while True:
