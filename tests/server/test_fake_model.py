@@ -569,6 +569,33 @@ def test_bad_requests_get_the_real_400(url, body, param, code, message_part):
     assert message_part in detail["message"]
 
 
+def test_context_window_is_enforced():
+    long_text = "word " * 9000  # about 9,000 tokens
+    status, detail = error(
+        FakeModel(), CHAT, {"model": "gpt-4", "messages": [{"role": "user", "content": long_text}]}
+    )
+    assert status == 400 and detail["code"] == "context_length_exceeded" and detail["param"] == "messages"
+    assert "maximum context length is 8192 tokens" in detail["message"]
+    body = chat_body(
+        model="gpt-4o-mini", max_completion_tokens=127_000, messages=[{"role": "user", "content": long_text}]
+    )
+    status, detail = error(FakeModel(), CHAT, body)
+    assert status == 400 and "in the completion" in detail["message"]
+    assert FakeModel().answer(CHAT, {**body, "max_completion_tokens": 100}).status_code == 200
+    status, detail = error(
+        FakeModel(), EMBEDDINGS, {"model": "text-embedding-3-small", "input": ["short", long_text]}
+    )
+    assert status == 400 and "maximum context length is 8192 tokens" in detail["message"]
+    fine = {
+        "model": "text-embedding-3-small",
+        "input": ["word " * 5000, "word " * 5000],
+    }  # over 8192 together only
+    assert FakeModel().answer(EMBEDDINGS, fine).status_code == 200
+    status, detail = error(FakeModel(), RESPONSES, {"model": "gpt-4o", "input": "word " * 130_000})
+    assert status == 400 and detail["code"] == "context_length_exceeded" and detail["param"] == "input"
+    assert FakeModel().answer(CHAT, {**chat_body(long_text), "model": "my-local-llama"}).status_code == 200
+
+
 def test_non_object_body_is_a_400_not_an_exception():
     status, detail = error(FakeModel(), CHAT, ["not", "an", "object"])  # type: ignore[arg-type]
     assert status == 400 and "JSON object" in detail["message"]

@@ -28,7 +28,14 @@ from batchwright.server.backend import BackendResponse
 from batchwright.server.fake_answers import Answer, AnswerPlanner
 from batchwright.server.fake_embeddings import embeddings_body
 from batchwright.server.models import is_reasoning_model, models_list
-from batchwright.server.request_checks import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES, check_request
+from batchwright.server.request_checks import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    RESPONSES,
+    check_context_length,
+    check_request,
+)
 from batchwright.tokens import count_input_tokens, encoding_name_for_model, get_encoding
 
 _REASONING_EFFORT = {
@@ -84,7 +91,9 @@ class FakeModel:
             return BackendResponse(400, APIError(400, "The request body must be a JSON object.").body())
         try:
             check_request(url, body)
-            return BackendResponse(200, builder(self, url, body))
+            prompt_tokens = _input_tokens(url, body)
+            check_context_length(url, body, prompt_tokens)
+            return BackendResponse(200, builder(self, url, body, prompt_tokens))
         except APIError as error:
             return BackendResponse(error.status_code, error.body())
 
@@ -107,7 +116,7 @@ class FakeModel:
         cached = int(prompt_tokens * self.cached_share) // _CACHE_INCREMENT * _CACHE_INCREMENT
         return cached if cached >= _CACHE_MINIMUM else 0
 
-    def _chat(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _chat(self, url: str, body: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
         rng = self._rng(body)
         model = body["model"]
         encoding = get_encoding(encoding_name_for_model(model))
@@ -142,7 +151,6 @@ class FakeModel:
             choices.append(
                 {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish}
             )
-        prompt_tokens = _input_tokens(url, body)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -166,7 +174,7 @@ class FakeModel:
             "system_fingerprint": "fp_batchwright",
         }
 
-    def _responses(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _responses(self, url: str, body: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
         rng = self._rng(body)
         model = body["model"]
         encoding = get_encoding(encoding_name_for_model(model))
@@ -186,7 +194,6 @@ class FakeModel:
             content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
             message = {"id": _id("msg_"), "type": "message", "role": "assistant", "status": status}
             output.append({**message, "content": content})
-        prompt_tokens = _input_tokens(url, body)
         now = int(time.time())
         return {
             "id": _id("resp_"),
@@ -225,7 +232,7 @@ class FakeModel:
             "user": body.get("user"),
         }
 
-    def _completions(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _completions(self, url: str, body: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
         rng = self._rng(body)
         model = body["model"]
         encoding = get_encoding(encoding_name_for_model(model))
@@ -245,7 +252,6 @@ class FakeModel:
                 choices.append(
                     {"index": len(choices), "text": text, "logprobs": None, "finish_reason": finish}
                 )
-        prompt_tokens = _input_tokens(url, body)
         return {
             "id": _id("cmpl-"),
             "object": "text_completion",
@@ -260,8 +266,8 @@ class FakeModel:
             },
         }
 
-    def _embeddings(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        return embeddings_body(body, self.seed, _input_tokens(url, body))
+    def _embeddings(self, url: str, body: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
+        return embeddings_body(body, self.seed, prompt_tokens)
 
 
 _BUILDERS = {

@@ -37,6 +37,16 @@ EMBEDDING_DIMENSIONS = {
 """Native vector sizes; other embedding model names get 1536."""
 
 _REASONING = re.compile(r"^(o\d|gpt-5|gpt-oss)")
+_CONTEXT_WINDOWS = (  # first match wins; tokens of prompt + completion (embeddings: per input)
+    (re.compile(r"^gpt-4\.1"), 1_047_576),
+    (re.compile(r"^gpt-5"), 400_000),
+    (re.compile(r"^o\d"), 200_000),
+    (re.compile(r"^(gpt-4o|chatgpt-4o|gpt-4-turbo|gpt-4\.5)"), 128_000),
+    (re.compile(r"^gpt-4"), 8_192),
+    (re.compile(r"^gpt-3\.5-turbo-instruct"), 4_096),
+    (re.compile(r"^gpt-3\.5"), 16_385),
+    (re.compile(r"^text-embedding"), 8_192),
+)
 
 
 def models_list() -> dict[str, Any]:
@@ -58,3 +68,8 @@ def embedding_dimensions(model: str) -> int:
 def supports_dimensions(model: str) -> bool:
     """Whether ``model`` accepts the ``dimensions`` parameter (text-embedding-3 and later, not ada-002)."""
     return model != "text-embedding-ada-002"
+
+
+def context_window(model: str) -> int | None:
+    """The context window of ``model`` in tokens (per input for embeddings); None when unknown."""
+    return next((size for pattern, size in _CONTEXT_WINDOWS if pattern.match(model)), None)

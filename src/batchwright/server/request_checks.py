@@ -16,7 +16,13 @@ from openai.types.chat import completion_create_params as chat_create_params
 from openai.types.responses import response_create_params
 
 from batchwright.server.api_errors import APIError, invalid_value, missing_parameter
-from batchwright.server.models import EMBEDDING_DIMENSIONS, is_reasoning_model, supports_dimensions
+from batchwright.server.models import (
+    EMBEDDING_DIMENSIONS,
+    context_window,
+    is_reasoning_model,
+    supports_dimensions,
+)
+from batchwright.tokens import encoding_name_for_model, get_encoding
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -81,6 +87,52 @@ def check_request(url: str, body: dict[str, Any]) -> None:
         _check_stop(body)
     elif url == EMBEDDINGS:
         _check_embeddings(body)
+
+
+def check_context_length(url: str, body: dict[str, Any], prompt_tokens: int) -> None:
+    """Raise APIError(400) when the prompt (plus the requested completion) exceeds the model's window."""
+    window = context_window(body["model"])
+    if window is None:
+        return
+    if url == CHAT:
+        completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        if prompt_tokens + completion > window:
+            raise APIError(
+                400,
+                f"This model's maximum context length is {window} tokens. However, you requested "
+                f"{prompt_tokens + completion} tokens ({prompt_tokens} in the messages, {completion} in the "
+                "completion). Please reduce the length of the messages or completion.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+    elif url == RESPONSES:
+        if prompt_tokens + (body.get("max_output_tokens") or 0) > window:
+            raise APIError(
+                400,
+                "Your input exceeds the context window of this model. "
+                "Please adjust your input and try again.",
+                param="input",
+                code="context_length_exceeded",
+            )
+    elif url == COMPLETIONS:
+        _check_legacy_length(window, prompt_tokens, body.get("max_tokens", 16) or 0)
+    elif url == EMBEDDINGS and prompt_tokens > window:  # the limit is per input: find the longest one
+        encoding = get_encoding(encoding_name_for_model(body["model"]))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        lengths = [
+            len(i) if isinstance(i, list) else len(encoding.encode(i, disallowed_special=())) for i in inputs
+        ]
+        _check_legacy_length(window, max(lengths), 0)
+
+
+def _check_legacy_length(window: int, prompt_tokens: int, completion: int) -> None:
+    if prompt_tokens + completion > window:
+        raise APIError(
+            400,
+            f"This model's maximum context length is {window} tokens, however you requested "
+            f"{prompt_tokens + completion} tokens ({prompt_tokens} in your prompt; {completion} for the "
+            "completion). Please reduce your prompt; or completion length.",
+        )
 
 
 def _check_types(body: dict[str, Any]) -> None:
