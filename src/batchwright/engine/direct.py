@@ -37,6 +37,8 @@ from batchwright.store.db import Store
 
 PAGE = 256
 """Most requests opened in one transaction."""
+COMMIT_INTERVAL = 0.02
+"""Seconds between two commits of answers (each commit is one durable transaction, i.e. one fsync)."""
 
 _ACTIVATE = "UPDATE requests SET state = 'active', attempts = attempts + 1 WHERE id = ?"
 _OPEN_ATTEMPT = "INSERT INTO attempts (request_id, custom_id, mode, state) VALUES (?, ?, 'direct', 'open')"
@@ -341,7 +343,8 @@ class DirectRunner:
             for url, model in groups:
                 after = 0
                 while self._feeding:
-                    while queue.full():  # open only what the workers can take next
+                    # Open only what the workers can take soon, in pages of at least half the queue.
+                    while queue.qsize() > queue.maxsize // 2:
                         self._taken.clear()
                         await self._taken.wait()
                     jobs = self._open_page(url, model, after, min(PAGE, queue.maxsize - queue.qsize()))
@@ -401,11 +404,14 @@ class DirectRunner:
     # --- committing ---------------------------------------------------------------------------
 
     async def _commit_loop(self, total: CommitStats) -> None:
+        """Commit answers as they arrive; answers arriving within ``COMMIT_INTERVAL`` share one commit."""
         while True:
             await self._answered.wait()
             self._answered.clear()
+            started = self.clock.now()
             self._flush(total)
             self._committed.set()
+            await self.clock.sleep(max(0.0, COMMIT_INTERVAL - (self.clock.now() - started)))
 
     def _flush(self, total: CommitStats) -> None:
         """Commit every answer in hand in one transaction (only attempts that are still open)."""
