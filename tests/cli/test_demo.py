@@ -42,8 +42,10 @@ def test_unicode_demo_from_any_directory_then_resume(tmp_path: Path) -> None:
     # The fake model answers at random: a real mix of first-time successes, retries and failures.
     assert snap.retries > 100 and 0 < snap.items.get("failed", 0) < snap.items["succeeded"]
     rows = output_rows(task_dir)
-    assert len(rows) == snap.items["succeeded"] == len({r["key"] for r in rows})
+    assert len(rows) == snap.items_total == len({r["key"] for r in rows})  # one row per item
     assert all(r["key"] == f"U+{ord(r['char']):04X}" for r in rows)
+    failed = [r for r in rows if "error" in r]
+    assert len(failed) == snap.items["failed"] and all("task_rejected" in r["error"] for r in failed)
     assert "items" in first.stderr and "done" in first.stderr  # plain progress log
     again = batchwright("demo", "--progress", "plain", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -97,3 +99,32 @@ def test_real_needs_a_key_and_confirmation(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")
     assert run_app(argv) == ExitCode.BAD_INPUT  # plan shown, then refused: no terminal and no --yes
     assert read_snapshot(tmp_path / "r").requests == {}
+
+
+def test_ctrl_c_then_resume(tmp_path: Path) -> None:
+    """SIGINT mid-run stops cleanly (exit 3, work left); the same command finishes the task."""
+    import signal
+
+    task_dir = tmp_path / "emo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHWRIGHT_"))}
+    executable = str(Path(sys.executable).parent / "batchwright")
+    command = [executable, "demo", "--task", "emotions", "-d", str(task_dir), "--progress", "plain"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a batch is in flight
+        if (task_dir / "batchwright.sqlite3").exists() and read_snapshot(task_dir).requests.get("active", 0):
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("no batch went in flight")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.WORK_LEFT, err
+    assert read_snapshot(task_dir).items_done < read_snapshot(task_dir).items_total
+    again = batchwright(
+        "demo", "--task", "emotions", "-d", str(task_dir), "--progress", "quiet", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    snap = read_snapshot(task_dir)
+    assert snap.items_done == snap.items_total and len(output_rows(task_dir)) == snap.items_total

@@ -80,7 +80,6 @@ def test_limits_leave_work_and_only_process_collects(cli: Any, tmp_path: Path) -
     assert cli() == ExitCode.DONE
 
 
-@pytest.mark.xfail(reason="session budgets are being wired into the batch path (issue 4)", strict=False)
 def test_session_budget_stops_with_work_left(cli: Any, tmp_path: Path) -> None:
     assert cli("--session-max-requests", "5", "--max-batch-requests", "5") == ExitCode.WORK_LEFT
     assert sum(batch_sizes(tmp_path / "t")) == 5

@@ -61,6 +61,9 @@ def run_app(argv: list[str] | None = None) -> int:
     """Run the CLI and turn batchwright errors into a message and a documented exit code."""
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer turns a KeyboardInterrupt outside the engine's run loop into Exit(130)
+            error_console.print("interrupted: run the same command again to continue")
+            return int(ExitCode.WORK_LEFT)
         if isinstance(code, int):  # click returns the code of ``typer.Exit`` when not standalone
             return code
     except BatchwrightError as error:

@@ -79,6 +79,8 @@ def snapshot_from(store: Store, task_dir: Path) -> TaskSnapshot:
     """Build a snapshot from an open store (one read transaction, so the figures agree)."""
     conn = store.conn
     snap = TaskSnapshot(task_dir=task_dir, taken_at=time.time())
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        return snap  # the database is being created right now: nothing to show yet
     conn.execute("BEGIN")
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())

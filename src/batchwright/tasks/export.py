@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import tempfile
@@ -66,7 +67,8 @@ class ExportSpec:
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """Open a private temp file next to ``path``; on success fsync it and rename it over ``path``.
+    """Open a private temp file next to ``path``; on success fsync it, rename it over ``path`` and
+    remove temp files of earlier exports to ``path`` that were killed mid-write.
 
     An export path that cannot be written (its directory is a file, is read-only, ...) raises
     :class:`InputError`; the rows stay in the task database, so the export can be re-run.
@@ -89,6 +91,8 @@ def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by an export that was killed mid-write
         _fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -175,7 +175,8 @@ def run_task(
             report.summary = engine.run(dryrun=True)
             return report
         if not only_process:
-            report.requests_added = engine.add_requests(_new_requests(engine, task))
+            for chunk in _new_requests(engine, task):
+                report.requests_added += engine.add_requests(chunk)
         sent = True
         with monitor(task_dir) if monitor is not None else contextlib.nullcontext():
             report.summary = engine.run(only_process=only_process, wait=wait)
@@ -289,9 +290,10 @@ def _chunks(task: Task) -> Iterator[list[Item]]:
         yield chunk
 
 
-def _new_requests(engine: Engine, task: Task) -> Iterator[RequestSpec]:
+def _new_requests(engine: Engine, task: Task) -> Iterator[list[RequestSpec]]:
     """Requests for items the task directory has not seen, and for items left without requests
-    (their open requests were wiped)."""
+    (their open requests were wiped): one list per chunk of items, to be committed before the next
+    chunk is looked up, so a key repeated in a later chunk is known by then and never requested twice."""
     counts = engine.counts()
     open_requests = counts["requests"].get("pending", 0) + counts["requests"].get("active", 0)
     stalled: dict[str, Any] = {}
@@ -299,16 +301,18 @@ def _new_requests(engine: Engine, task: Task) -> Iterator[RequestSpec]:
         stalled = {key: state for key, _, state, _ in engine.items(["pending", "committed"])}
     initial = task.meta.opinion_policy().initial_requests() if isinstance(task, OpinionTask) else 1
     for chunk in _chunks(task):
-        keys = [item.key for item in chunk]
-        known = engine.known_item_keys(keys)
+        known = engine.known_item_keys([item.key for item in chunk])
+        specs: list[RequestSpec] = []
         for item in chunk:
             if item.key not in known:
-                yield from (request_spec(task, item, requested=initial) for _ in range(initial))
+                specs.extend(request_spec(task, item, requested=initial) for _ in range(initial))
             elif item.key in stalled:
+                state = stalled.pop(item.key)
                 if isinstance(task, OpinionTask):
-                    yield from resume_specs(task, item, stalled[item.key])
+                    specs.extend(resume_specs(task, item, state))
                 else:
-                    yield request_spec(task, item)
+                    specs.append(request_spec(task, item))
+        yield specs
 
 
 def _estimate_new(engine: Engine, task: Task, samples: int) -> DryRunEstimate:

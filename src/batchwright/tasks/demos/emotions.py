@@ -73,6 +73,10 @@ class EmotionsTask(OpinionTask):
         assert isinstance(answer, UtteranceEmotion)
         return Opinion(answer.emotion, 1.0 if answer.is_clear else 0.5)
 
+    def failed(self, item: Item, error: str) -> Row:
+        """An utterance whose every request failed still gets a row, with the last error."""
+        return {"utterance": item.data, "emotion": None, "opinions": 0, "error": error}
+
     def conclude(self, item: Item, verdict: OpinionVerdict) -> Row:
         return {
             "utterance": item.data,

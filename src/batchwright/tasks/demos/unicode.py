@@ -94,10 +94,18 @@ class UnicodeTask(Task):
                 f"the model says {char!r} is {'' if info.is_letter else 'not '}a letter, "
                 f"but it is {'' if is_letter else 'not '}one"
             )
+        return {**self._known(item), **info.model_dump()}
+
+    def failed(self, item: Item, error: str) -> Row:
+        """Failed characters still get a row (with the last error), so every item has one."""
+        return {**self._known(item), "error": error}
+
+    @staticmethod
+    def _known(item: Item) -> Row:
+        char = item.data["char"]
         return {
             "char": char,
             "block": item.data["block"],
             "unicode_name": unicodedata.name(char, ""),
             "unicode_category": _CATEGORY[unicodedata.category(char)[0]],
-            **info.model_dump(),
         }
