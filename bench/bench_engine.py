@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results")
@@ -117,6 +118,10 @@ def main() -> None:
     for name, m in table.items():
         print(f"{name:32} {m['runs']:>4} {m['wall_s']:>8.2f} {m['cpu_s']:>8.2f} "
               f"{m['cpu_us_per_request']:>11.1f} {m['peak_rss_mb']:>12.0f}")  # fmt: skip
+    sizes = sorted((int(name.split()[-1].replace(",", "")), m["cpu_s"]) for name, m in table.items()
+                   if name.startswith("end-to-end"))  # fmt: skip
+    for (n0, c0), (n1, c1) in pairwise(sizes):
+        print(f"marginal CPU per request {n0:,} → {n1:,}: {(c1 - c0) / (n1 - n0) * 1e6:.1f} µs")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "engine.json").write_text(json.dumps({"medians": table, "runs": rows}, indent=2))
 
