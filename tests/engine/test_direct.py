@@ -413,3 +413,21 @@ def test_kill_9_mid_run_then_restart_completes_every_request_exactly_once(
     succeeded = {r[1] for r in rows if r[3] == "succeeded"}
     assert succeeded <= set(sent)
     assert len(sent) <= n + len(lost)
+
+
+@pytest.mark.slow
+def test_a_full_minute_at_the_limit_never_gets_a_429(local_server: Any, tmp_path: Path) -> None:
+    """More requests than the limit allows per minute: the server's own 60 s window must never refuse one."""
+    limit = 120
+    local_server.set_faults({"rate_limits": {"rpm": limit}})
+    settings = direct_settings(local_server, max_rpm=limit, direct_concurrency=8)
+    n = limit + 30  # about 76 s at the limit
+    with Engine(tmp_path / "task", settings) as engine:
+        engine.add_requests(chat(i) for i in range(n))
+        assert engine.run().reason is StopReason.DONE
+        assert engine.counts()["requests"] == {"succeeded": n}
+    ledger = local_server.ledger()
+    assert ledger["refused"] == []
+    times = arrivals(ledger)
+    assert max_in_window(times, 60.0) <= limit
+    assert times[-1] - times[0] >= 60.0 * (n - limit) / limit  # it really had to wait for the window
