@@ -15,7 +15,6 @@ end). Add a case by appending a :class:`Case` to :data:`CASES`. Placeholders in 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -33,8 +32,8 @@ from batchwright.errors import ExitCode
 from batchwright.store.db import DB_NAME
 from batchwright.store.lock import TaskLock
 
-HERE = Path(__file__).parent
-TASKS = HERE / "corpus_tasks.py"
+from .support import TASKS, db_fingerprint, fill, read_only_mount, run
+
 BIN = Path(sys.executable).parent / "batchwright"
 
 State = Literal["fresh", "existing", "none"]
@@ -56,14 +55,6 @@ class Case:
     env: Mapping[str, str] = field(default_factory=dict)
     setup: Setup | None = None
     """Called with the task dir after the template is in place; its context spans the command."""
-
-
-def run(task: str, *extra: str) -> tuple[str, ...]:
-    """``batchwright run`` of ``corpus_tasks.py:<task>`` on ``{dir}`` against the module's server."""
-    return (
-        "run", f"{{tasks}}:{task}", "-d", "{dir}", "--base-url", "{url}", "--api-key", "{key}",
-        "--progress", "plain", "--min-batch-requests", "1", "--poll-interval", "0.05", *extra,
-    )  # fmt: skip
 
 
 # --- setups that damage the template task directory ------------------------------------------
@@ -275,6 +266,11 @@ CASES: list[Case] = [
          ("task directory", "not a directory"), files={"plain-file": "x"}),
     Case("task-dir-under-a-file", run("Good", "-d", "{tmp}/plain-file/task"), ExitCode.BAD_INPUT,
          ("task directory", "not a directory"), files={"plain-file": "x"}),
+    Case("read-only-task-dir", run("Good"), ExitCode.BAD_INPUT, ("task directory", "read-only file system"),
+         state="existing", setup=read_only_mount),
+    Case("read-only-new-task-dir", run("Good"), ExitCode.BAD_INPUT,
+         ("task directory", "read-only file system"),
+         setup=read_only_mount),
     Case("export-under-a-file", run("Good", "--export", "{tmp}/plain-file/out.jsonl"), ExitCode.BAD_INPUT,
          ("export", "not a directory"), state="existing", files={"plain-file": "x"}),
     # --- input files: batchwright tokens FILE.jsonl -------------------------------------------
@@ -328,41 +324,6 @@ CASES: list[Case] = [
 # --- the harness ------------------------------------------------------------------------------
 
 
-def db_fingerprint(task_dir: Path) -> dict[str, str | None]:
-    """SHA-256 of the database, its write-ahead log (missing = empty) and the exports."""
-    prints: dict[str, str | None] = {}
-    for name in (DB_NAME, f"{DB_NAME}-wal", "output.jsonl"):
-        path = task_dir / name
-        data = path.read_bytes() if path.is_file() else b""
-        prints[name] = hashlib.sha256(data).hexdigest() if data or name == DB_NAME else None
-    return prints
-
-
-def fill(text: str, values: Mapping[str, str]) -> str:
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return text
-
-
-@pytest.fixture(scope="module")
-def corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from batchwright.server import INSTANT, ServerConfig, run_server
-
-    with run_server(ServerConfig(data_dir=tmp_path_factory.mktemp("corpus-server"), speed=INSTANT)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def template(corpus_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A completed ``corpus`` task directory, copied for every ``existing`` case."""
-    task_dir = tmp_path_factory.mktemp("corpus-template") / "task"
-    values = {"tasks": str(TASKS), "dir": str(task_dir), "url": corpus_server.base_url,
-              "key": corpus_server.api_key}  # fmt: skip
-    assert run_app([fill(arg, values) for arg in run("Good")]) == ExitCode.DONE
-    assert (task_dir / "output.jsonl").read_text("utf-8").count("\n") == 6
-    return task_dir
-
-
 @dataclass
 class Outcome:
     code: int
@@ -406,15 +367,18 @@ class CorpusRunner:
             except BaseException as error:  # any escape is a traceback for the user
                 pytest.fail(f"run_app raised {type(error).__name__}: {error} (the user sees a traceback)")
             captured = capsys.readouterr()
+            self.check_state(before_print)
         raw = captured.err + captured.out
+        return Outcome(code, " ".join(raw.split()), raw)
+
+    def check_state(self, before_print: dict[str, str | None] | None) -> None:
+        """The database is what it was (``existing``) or was never created (``fresh``)."""
         if before_print is not None:
             assert db_fingerprint(self.task_dir) == before_print, "the task database changed"
         if self.case.state == "fresh":
             assert not (self.task_dir / DB_NAME).exists(), "a task database was created"
-            assert not self.task_dir.exists() or not any(self.task_dir.iterdir()), sorted(
-                p.name for p in self.task_dir.iterdir()
-            )
-        return Outcome(code, " ".join(raw.split()), raw)
+            left = sorted(p.name for p in self.task_dir.iterdir()) if self.task_dir.exists() else []
+            assert not left, f"left behind in the task directory: {left}"
 
 
 XFAIL: dict[str, str] = {}

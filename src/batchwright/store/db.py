@@ -20,6 +20,15 @@ from batchwright.store.schema import MIGRATIONS, SCHEMA_VERSION
 DB_NAME = "batchwright.sqlite3"
 
 
+def _on_read_only_medium(path: Path) -> bool:
+    """True when ``path``'s directory cannot be written and no writer is attached (no ``-shm``) nor
+    left committed pages in the write-ahead log: the database can only be read as it is."""
+    wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+    if shm.exists() or (wal.exists() and wal.stat().st_size > 0):
+        return False
+    return not os.access(path.parent, os.W_OK)
+
+
 class Store:
     """An open task database. Use :meth:`open`; close with :meth:`close` (or as a context manager)."""
 
@@ -47,6 +56,8 @@ class Store:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        if readonly and _on_read_only_medium(path):
+            uri += "&immutable=1"  # SQLite cannot create the -shm there, and nobody can write the file
         conn = None
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
