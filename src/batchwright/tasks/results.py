@@ -80,14 +80,10 @@ class TaskResultHook:
         if isinstance(self.task, OpinionTask):
             self._opinion(ctx, item, meta)
         elif result.succeeded:
-            try:
-                produced = self._call("process", item, self._result(ctx))
-            except TaskError as error:
-                self.rejected += 1
-                ctx.reject(str(error))
-                return
-            self._write(ctx, item, produced)
-            ctx.finish_item("succeeded")
+            accepted, produced = self._judge(ctx, "process", item)
+            if accepted:
+                self._write(ctx, item, produced)
+                ctx.finish_item("succeeded")
         else:
             error = self._error(ctx)
             self._write(ctx, item, self._call("failed", item, error))
@@ -106,11 +102,8 @@ class TaskResultHook:
         if concluded == "failed":  # every answer had failed; --wipe-failed sent them all again
             state = {"opinions": [], "failed": 0, "requested": state["requested"]}
         if ctx.result.succeeded:
-            try:
-                opinion = self._call("opinion", item, self._result(ctx))
-            except TaskError as error:
-                self.rejected += 1
-                ctx.reject(str(error))
+            accepted, opinion = self._judge(ctx, "opinion", item)
+            if not accepted:
                 return
             if not isinstance(opinion, Opinion):
                 raise TaskCodeError(
@@ -142,6 +135,16 @@ class TaskResultHook:
             return
         self._write(ctx, item, self._call("conclude", item, verdict))
         ctx.finish_item("succeeded")
+
+    def _judge(self, ctx: ResultContext, method: str, item: Item) -> tuple[bool, Any]:
+        """Call ``process``/``opinion`` on a successful result; a :class:`TaskError` rejects it
+        (the request is retried) and gives ``(False, None)``."""
+        try:
+            return True, self._call(method, item, self._result(ctx))
+        except TaskError as error:
+            self.rejected += 1
+            ctx.reject(str(error))
+            return False, None
 
     @staticmethod
     def _result(ctx: ResultContext) -> Result:
