@@ -194,11 +194,16 @@ def test_output_damage_malformed_duplicated_missing(local_server):
     ]
     assert len(ids) == 12 and len(set(ids)) == 10
     local_server.set_faults({"output": [{"kind": "missing", "count": 3}]})
-    ids = [
-        line["custom_id"]
-        for line in read_lines(client, wait_for(client, submit(client, requests).id).output_file_id)
-    ]
+    missing_batch = wait_for(client, submit(client, requests).id)
+    ids = [line["custom_id"] for line in read_lines(client, missing_batch.output_file_id)]
     assert len(ids) == 7
+    damage = [
+        (r["custom_id"], r["output_damage"])
+        for r in local_server.ledger()["requests"]
+        if r["batch_id"] == missing_batch.id
+    ]
+    missing = {custom_id for custom_id, kind in damage if kind == "missing"}
+    assert missing == {f"r{i}" for i in range(10)} - set(ids) and len(missing) == 3
 
 
 def test_shuffled_output_is_deterministic_under_a_seed(tmp_path):

@@ -14,6 +14,9 @@ from batchwright.server.faults import FaultState
 from batchwright.server.storage import Storage, new_id, open_private
 from batchwright.server.validation import iter_requests
 
+Line = tuple[int, bytes]
+"""An input line number and the output-file line written for it."""
+
 UNRUN_MESSAGES = {
     "batch_expired": "This request could not be executed before the completion window expired.",
     "batch_cancelled": "This request was not executed because the batch was cancelled.",
@@ -39,19 +42,22 @@ class OutputWriter:
         self.storage = storage
         self.faults = faults
 
-    def _ordered(self, lines: Iterator[bytes], shuffle_key: str | None) -> Iterator[bytes]:
+    def _ordered(self, lines: Iterator[Line], shuffle_key: str | None) -> Iterator[Line]:
         if shuffle_key is None:
             return lines
         everything = list(lines)
         random.Random(shuffle_key).shuffle(everything)
         return iter(everything)
 
-    def _write(self, path: Path, lines: Iterator[bytes], damage_key: str | None) -> int:
-        """Write ``lines``; with ``damage_key``, apply the plan's output faults. Returns lines kept."""
+    def _write(self, path: Path, lines: Iterator[Line], damage_key: str | None, damaged: list) -> int:
+        """Write ``lines``; with ``damage_key``, apply the plan's output faults (each damaged input line
+        is appended to ``damaged`` as ``(line, kind)``). Returns how many lines were kept."""
         written = 0
         with open_private(path) as handle:
-            for position, line in enumerate(lines):
+            for position, (line_no, line) in enumerate(lines):
                 kind = None if damage_key is None else self.faults.output_damage(f"{damage_key}/{position}")
+                if kind is not None:
+                    damaged.append((line_no, kind))
                 if kind == "missing":
                     continue
                 data = (line[: max(1, len(line) // 2)] if kind == "malformed" else line) + b"\n"
@@ -78,24 +84,25 @@ class OutputWriter:
         done: set[int] = set()
         out_tmp, err_tmp = self.storage.temp_path(), self.storage.temp_path()
 
-        def ok_lines() -> Iterator[bytes]:
+        def ok_lines() -> Iterator[Line]:
             for line, _custom_id, ok, output in self.storage.iter_results(batch_id):
                 done.add(line)
                 if ok:
-                    yield output
+                    yield line, output
 
-        def error_lines() -> Iterator[bytes]:
-            for _line, _custom_id, ok, output in self.storage.iter_results(batch_id):
+        def error_lines() -> Iterator[Line]:
+            for line, _custom_id, ok, output in self.storage.iter_results(batch_id):
                 if not ok:
-                    yield output
+                    yield line, output
             if unrun_code is not None:
-                for _line, custom_id, _body in iter_requests(input_path, done):
-                    yield unrun_line(custom_id, unrun_code)
+                for line, custom_id, _body in iter_requests(input_path, done):
+                    yield line, unrun_line(custom_id, unrun_code)
 
-        n_ok = self._write(
-            out_tmp, self._ordered(ok_lines(), shuffle_key), damage_key=str(internal["ordinal"])
-        )
-        n_err = self._write(err_tmp, self._ordered(error_lines(), shuffle_key), damage_key=None)
+        damaged: list[tuple[int, str]] = []
+        ok_ordered = self._ordered(ok_lines(), shuffle_key)
+        n_ok = self._write(out_tmp, ok_ordered, str(internal["ordinal"]), damaged)
+        n_err = self._write(err_tmp, self._ordered(error_lines(), shuffle_key), None, damaged)
+        self.storage.record_output_damage(batch_id, damaged)
         expires_at = None if expires_after is None else time.time() + window
         ids: list[str | None] = []
         for count, temp, suffix in ((n_ok, out_tmp, "output"), (n_err, err_tmp, "error")):

@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS results (
     output BLOB NOT NULL,
     PRIMARY KEY (batch_id, line)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS output_damage (
+    batch_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (batch_id, line)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS direct_requests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -313,6 +319,15 @@ class Storage:
             "SELECT line, custom_id, ok, output FROM results WHERE batch_id = ? ORDER BY line", (batch_id,)
         )
 
+    def record_output_damage(self, batch_id: str, damaged: list[tuple[int, str]]) -> None:
+        """Remember which lines output faults damaged (``malformed``/``duplicated``/``missing``)."""
+        if damaged:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO output_damage VALUES (?, ?, ?)", [(batch_id, *d) for d in damaged]
+                )
+
     # -- direct requests and the ledger ------------------------------------------------------------
 
     def add_direct_requests(self, rows: list[tuple]) -> None:
@@ -351,10 +366,12 @@ class Storage:
                 "status_code": r[3],
                 "input_tokens": r[4],
                 "output_tokens": r[5],
+                "output_damage": r[6],
             }
             for r in self.db.execute(
-                "SELECT batch_id, line, custom_id, status_code, input_tokens, output_tokens FROM results"
-                " ORDER BY batch_id, line"
+                "SELECT r.batch_id, r.line, r.custom_id, r.status_code, r.input_tokens, r.output_tokens,"
+                " d.kind FROM results r LEFT JOIN output_damage d"
+                " ON d.batch_id = r.batch_id AND d.line = r.line ORDER BY r.batch_id, r.line"
             )
         ]
         refused = []  # direct requests the RPM/TPM limit refused (429): neither processed nor billed
