@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from batchwright.server import admin, batches, direct, files
@@ -74,6 +75,10 @@ def create_app(config: ServerConfig) -> Any:
         else:
             message = str(error.detail)
         return json_response(error_body(message), error.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_request: Request, _error: ClientDisconnect) -> Response:
+        return Response(status_code=499)  # the client left mid-request: nothing to answer, nothing to log
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, error: Exception) -> Response:
