@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,8 +19,6 @@ from batchwright.server.gate import Gate
 from batchwright.server.lifecycle import BatchRunner
 from batchwright.server.state import ServerState
 from batchwright.server.storage import Storage
-
-logger = logging.getLogger("batchwright.server")
 
 
 def make_backend(config: ServerConfig) -> tuple[ModelBackend, bool]:
@@ -81,8 +78,8 @@ def create_app(config: ServerConfig) -> Any:
         return Response(status_code=499)  # the client left mid-request: nothing to answer, nothing to log
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, error: Exception) -> Response:
-        logger.exception("internal error", exc_info=error)
+    async def internal_error(_request: Request, _error: Exception) -> Response:
+        # Starlette re-raises after answering, so uvicorn logs the traceback once.
         return json_response(
             error_body("The server had an error while processing your request.", type="server_error"), 500
         )
