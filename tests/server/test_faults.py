@@ -266,3 +266,16 @@ def test_fault_plans_from_files_and_the_admin_endpoint(local_server, tmp_path):
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "plan"
     assert admin.put("/faults", json={}).json()["http"] == []
     assert httpx.get(local_server.base_url.replace("/v1", "/_admin/ledger")).status_code == 401
+
+
+def test_skip_then_first_targets_exact_calls(local_server):
+    client = client_for(local_server)
+    local_server.set_faults({"http": [{"endpoint": "GET /v1/files", "status": 503, "skip": 2, "first": 2}]})
+    outcome = []
+    for _ in range(6):
+        try:
+            client.files.list()
+            outcome.append("ok")
+        except openai.InternalServerError:
+            outcome.append("503")
+    assert outcome == ["ok", "ok", "503", "503", "ok", "ok"]

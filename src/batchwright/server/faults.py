@@ -1,8 +1,8 @@
 """Fault plans: what the server breaks, where, and how often — deterministic under a seed.
 
 A plan is a YAML/JSON file, a mapping or a :class:`FaultPlan`. Every rule is targeted by a trigger:
-``first: N`` (only the first N matching events), ``probability: p`` (seeded; default 1) and
-``count: N`` (fire at most N times). Example::
+``skip: K`` (ignore the first K matching events), ``first: N`` (only the N events after those),
+``probability: p`` (seeded; default 1) and ``count: N`` (fire at most N times). Example::
 
     seed: 7
     http:                       # direct and Files/Batches endpoints
@@ -47,7 +47,8 @@ class Trigger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    first: int | None = Field(None, ge=0, description="Only the first N matching events.")
+    skip: int = Field(0, ge=0, description="Ignore the first N matching events.")
+    first: int | None = Field(None, ge=0, description="Only the first N matching events (after skip).")
     probability: float = Field(1.0, ge=0.0, le=1.0, description="Chance per matching event (seeded).")
     count: int | None = Field(None, ge=0, description="Fire at most N times in total.")
 
@@ -172,7 +173,9 @@ class FaultState:
         if state is None:
             state = self._rules[(section, index)] = _RuleState(f"{self.seed}/{section}/{index}")
         state.matched += 1
-        if rule.first is not None and state.matched > rule.first:
+        if state.matched <= rule.skip:
+            return False
+        if rule.first is not None and state.matched > rule.skip + rule.first:
             return False
         if rule.count is not None and state.fired >= rule.count:
             return False
