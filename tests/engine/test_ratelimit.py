@@ -10,14 +10,8 @@ from bisect import bisect_left
 
 import pytest
 
-from batchwright.engine.ratelimit import (
-    Backoff,
-    RateLimiter,
-    RateLimits,
-    ServerLimitView,
-    parse_duration,
-    parse_retry_after,
-)
+from batchwright.engine.ratelimit import RateLimiter, RateLimits
+from batchwright.engine.ratelimit_headers import Backoff, ServerLimitView, parse_duration, parse_retry_after
 from batchwright.errors import ConfigError
 
 

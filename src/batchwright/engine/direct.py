@@ -28,7 +28,8 @@ from batchwright.engine.commit import CommitStats, OpenAttempt, OutcomeCommitter
 from batchwright.engine.direct_call import DirectCaller, DirectJob, DirectStop, echo_stderr, lost, pretty
 from batchwright.engine.planner import record_sent
 from batchwright.engine.predict import CostModel
-from batchwright.engine.ratelimit import Backoff, Clock, MonotonicClock, RateLimiter, RateLimits
+from batchwright.engine.ratelimit import Clock, MonotonicClock, RateLimiter, RateLimits
+from batchwright.engine.ratelimit_headers import Backoff
 from batchwright.engine.structured import ResponseModels
 from batchwright.engine.types import Outcome, StopReason
 from batchwright.errors import BatchwrightError

@@ -18,7 +18,8 @@ from batchwright.config import EngineSettings
 from batchwright.engine.budgets import Spend
 from batchwright.engine.classify import classify_response
 from batchwright.engine.commit import OpenAttempt
-from batchwright.engine.ratelimit import TRANSIENT_STATUSES, Backoff, Clock, RateLimiter
+from batchwright.engine.ratelimit import Clock, RateLimiter
+from batchwright.engine.ratelimit_headers import TRANSIENT_STATUSES, Backoff
 from batchwright.engine.structured import ResponseModels
 from batchwright.engine.types import Kind, Outcome
 from batchwright.errors import BatchwrightError, RemoteError
