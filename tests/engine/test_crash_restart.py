@@ -69,3 +69,27 @@ def test_sigint_stops_cleanly_with_a_one_line_summary_and_restart_collects(local
         summary = engine.run()
         assert summary.reason is StopReason.DONE, summary.one_line()
         assert_exactly_once(engine, local_server.ledger())
+
+
+def test_second_sigint_exits_at_once_and_state_stays_consistent(local_server, tmp_path):
+    local_server.set_faults({"http": [{"endpoint": "GET /v1/batches/*", "kind": "latency", "seconds": 20}]})
+    proc = runner(tmp_path / "task", local_server, n=3)
+    assert proc.stdout.readline().strip() == "running"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the runner is stuck in a slow poll
+        with Store.open(tmp_path / "task", readonly=True) as store:
+            if store.conn.execute("SELECT COUNT(*) FROM batches WHERE state = 'submitted'").fetchone()[0]:
+                break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # first: stop after the current step (the 20 s poll)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)  # second: now
+    proc.communicate(timeout=15)
+    assert time.monotonic() - started < 10
+    assert proc.returncode not in (0, 3)
+    local_server.set_faults(None)
+    with Engine(tmp_path / "task", settings(local_server)) as engine:
+        assert engine.run().reason is StopReason.DONE
+        assert_exactly_once(engine, local_server.ledger())

@@ -189,3 +189,17 @@ def test_failed_batch_with_line_errors_fails_those_lines_and_requeues_the_rest(t
         batch_id = planner.cut(CHAT, MODEL, planner.room(MODEL, planner.in_flight()), alone=True)
         result = collector._commit_failed(batch_id, no_details, collector.open_attempts(batch_id))
         assert result.stats.retried == 2  # no details: a counted retry, so it cannot loop forever
+
+
+def test_iter_results_pages_final_outcomes_in_commit_order(local_server, tmp_path):
+    local_server.set_faults({"requests": [{"status": 400, "first": 1}]})
+    with Engine(tmp_path, settings(local_server, min_pass_ratio=0)) as engine:
+        engine.add_requests(chat(i) for i in range(5))
+        engine.run()
+        results = list(engine.iter_results(page=2))
+        assert len(results) == 5 and [r.attempt_id for r in results] == sorted(r.attempt_id for r in results)
+        assert sum(r.succeeded for r in results) == 4
+        (failed,) = [r for r in results if not r.succeeded]
+        assert failed.status_code == 400 and failed.error_code == "invalid_request"
+        assert all(json.loads(r.response)["custom_id"] == r.custom_id for r in results)
+        assert list(engine.iter_results(after_id=results[-2].attempt_id)) == results[-1:]

@@ -19,7 +19,7 @@ from batchwright.engine.collect import BatchCollector
 from batchwright.engine.commit import OutcomeCommitter, ResultHook
 from batchwright.engine.direct import DirectRunner, direct_groups, plan_direct
 from batchwright.engine.intake import RequestIntake
-from batchwright.engine.maintenance import Maintenance
+from batchwright.engine.maintenance import FinalResult, Maintenance
 from batchwright.engine.planner import BatchPlanner
 from batchwright.engine.predict import CostModel
 from batchwright.engine.push import BatchPusher
@@ -168,6 +168,10 @@ class Engine:
     def iter_outputs(self, after_id: int = 0, page: int = 1000) -> Iterator[tuple[int, str | None, Any]]:
         """``(output id, item key, row)`` of stored output rows in commit order, paged."""
         return self.maintenance.iter_outputs(after_id, page)
+
+    def iter_results(self, after_id: int = 0, page: int = 1000) -> Iterator[FinalResult]:
+        """Final results (succeeded, or failed for good) in commit order after attempt ``after_id``, paged."""
+        return self.maintenance.iter_results(after_id, page)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Counts by state of ``items``, ``requests``, ``batches``; ``remote``: open batches by status."""

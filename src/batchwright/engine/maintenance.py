@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,34 @@ from batchwright.providers.base import Provider, ProviderError
 from batchwright.store.db import Store
 
 _LOOKUP_CHUNK = 500
+_RESULTS = (
+    "SELECT a.id, r.id, r.item_key, a.custom_id, a.mode, a.outcome = 'succeeded', a.status_code, "
+    "a.error_code, a.error_message, a.input_tokens, a.cached_tokens, a.output_tokens, a.reasoning_tokens, "
+    "a.cost, a.response "
+    "FROM attempts a JOIN requests r ON r.id = a.request_id "
+    "WHERE a.id > ? AND a.outcome IN ('succeeded', 'failed') ORDER BY a.id LIMIT ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FinalResult:
+    """A request's final attempt as stored: ``response`` is the raw result line or response body."""
+
+    attempt_id: int
+    request_id: int
+    item_key: str | None
+    custom_id: str
+    mode: str
+    succeeded: bool
+    status_code: int | None
+    error_code: str | None
+    error_message: str | None
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost: float
+    response: str | None
 
 
 class Maintenance:
@@ -101,6 +130,16 @@ class Maintenance:
                 return
             for oid, key, data in rows:
                 yield oid, key, json.loads(data)
+            after_id = rows[-1][0]
+
+    def iter_results(self, after_id: int, page: int) -> Iterator[FinalResult]:
+        """Final attempts (succeeded or failed for good) in commit order, paged."""
+        while True:
+            rows = self.store.conn.execute(_RESULTS, (after_id, page)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield FinalResult(*row)
             after_id = rows[-1][0]
 
     def counts(self) -> dict[str, dict[str, int]]:
