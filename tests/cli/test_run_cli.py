@@ -206,3 +206,23 @@ def test_dry_run_shows_sample_requests(cli: Any, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "request for w000" in out and "request for w001" in out and "w002" not in out
     assert '"model": "gpt-4o-mini"' in out and "Give word number 1." in out
+
+
+def test_status_shows_batches_in_flight(
+    cli: Any,
+    local_server: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    local_server.set_faults({"batches": [{"kind": "stall"}]})
+    assert cli("--no-wait") == ExitCode.WORK_LEFT
+    snap = read_snapshot(tmp_path / "t")
+    assert snap.requests == {"active": 12} and len(snap.open_batches) == 1
+    status = snap.open_batches[0]["remote_status"]
+    assert status in ("validating", "in_progress")
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_app(["status", str(tmp_path / "t")]) == 0
+    text = capsys.readouterr().out
+    assert "Open batches" in text and "submitted" in text and status in text
