@@ -19,6 +19,7 @@ from batchwright.cli.app import app
 from batchwright.cli.options import RunOptions, with_run_options
 from batchwright.cli.run import confirm, console, execute, print_plan
 from batchwright.errors import ConfigError
+from batchwright.private_files import make_private_dir
 from batchwright.tasks.demos import DEMOS
 from batchwright.tasks.run import run_task
 
@@ -42,7 +43,7 @@ def local_server(task_dir: Path) -> Iterator[dict[str, Any]]:
     from batchwright.server import ServerConfig, run_server
 
     data_dir = task_dir / "local-server"
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(data_dir)
     with run_server(ServerConfig(data_dir=data_dir, speed=DEMO_SPEED)) as server:
         console.print(f"local batch server at {server.base_url} (time x{DEMO_SPEED:g}, fake model)")
         yield {"base_url": server.base_url, "api_key": server.api_key}

@@ -27,6 +27,7 @@ from batchwright.engine.runner import Runner, load_budgets
 from batchwright.engine.structured import ResponseModels
 from batchwright.engine.types import RequestSpec, RunSummary, StopReason
 from batchwright.errors import InputError, StateError, os_error_reason
+from batchwright.private_files import make_private_dir
 from batchwright.providers.base import Provider
 from batchwright.store.db import DB_NAME, Store
 from batchwright.store.lock import TaskLock
@@ -62,7 +63,7 @@ class Engine:
         self.settings = settings if settings is not None else EngineSettings()
         self._lock = TaskLock(self.task_dir)
         try:
-            self.task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dir(self.task_dir)
             self._lock.acquire()
         except OSError as error:
             raise InputError(

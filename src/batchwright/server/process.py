@@ -22,6 +22,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from batchwright.errors import BatchwrightError, ConfigError, os_error_reason
+from batchwright.private_files import make_private_dir
 from batchwright.server.app import create_app
 from batchwright.server.config import ServerConfig
 from batchwright.server.faults import FaultPlan, load_fault_plan
@@ -87,7 +88,7 @@ def prepare_data_dir(config: ServerConfig) -> None:
     """Create the data directory (0700) up front, so a bad ``--data-dir`` is a clear error."""
     path = Path(config.data_dir)
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(path)
     except OSError as error:
         raise ConfigError(
             f"Cannot use {path} as the server's data dir: {os_error_reason(error)}.",

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from batchwright.errors import StateError
+from batchwright.private_files import make_private_dir
 from batchwright.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "batchwright.sqlite3"
@@ -53,7 +54,7 @@ class Store:
                     f"No batchwright task database in {directory}.",
                     remedy="Check the task directory path, or run the task once to create it.",
                 )
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dir(directory)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         if readonly and _on_read_only_medium(path):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from batchwright.errors import ConfigError, InputError, os_error_reason
+from batchwright.private_files import make_private_dir
 
 RowSource = Callable[[], Iterable[dict[str, Any]]]
 """A callable returning a fresh iterable over output rows (called once per pass)."""
@@ -74,7 +75,7 @@ def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
     :class:`InputError`; the rows stay in the task database, so the export can be re-run.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(path.parent)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise InputError(
