@@ -150,9 +150,10 @@ def test_restart_carries_on_with_in_flight_batches(tmp_path):
         running = submit(client, requests_for(30, "a"))
         validating = submit(client, requests_for(5, "b"))
         deadline = time.monotonic() + 10
-        while client.batches.retrieve(running.id).request_counts.completed < 4:
+        while (seen := client.batches.retrieve(running.id)).request_counts.completed < 4:
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        assert seen.status == "in_progress" and seen.request_counts.completed < 30
         server.restart()
         client = client_for(server)
         for batch, n in ((running, 30), (validating, 5)):
