@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import openai
@@ -9,7 +10,16 @@ import pytest
 
 from batchwright.server import INSTANT, ServerConfig, run_server
 
-from .support import chat_line, client_for, read_lines, submit, wait_for
+from .support import (
+    async_client_for,
+    async_wait_for,
+    chat_line,
+    client_for,
+    jsonl,
+    read_lines,
+    submit,
+    wait_for,
+)
 
 
 def requests_for(n, prefix="r"):
@@ -212,3 +222,28 @@ def test_deleting_the_input_file_does_not_break_a_running_batch(local_server):
     done = wait_for(client, batch.id)
     assert done.status == "cancelled"
     assert len(read_lines(client, done.error_file_id)) == 2  # the unrun requests are still named
+
+
+def test_async_client_cancel_and_create_after_fault(local_server):
+    async def scenario() -> None:
+        async with async_client_for(local_server) as client:
+            upload = await client.files.create(file=("a.jsonl", jsonl(requests_for(6))), purpose="batch")
+            local_server.set_faults(
+                {
+                    "http": [{"endpoint": "POST /v1/batches", "status": 502, "when": "after", "first": 1}],
+                    "batches": [{"kind": "stall", "after_requests": 2}],
+                }
+            )
+            with pytest.raises(openai.InternalServerError):
+                await client.batches.create(
+                    input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+                )
+            [batch] = [b async for b in client.batches.list()]  # it was created before the 502
+            await async_wait_for(client, batch.id, ("in_progress",))
+            assert (await client.batches.cancel(batch.id)).status == "cancelling"
+            done = await async_wait_for(client, batch.id)
+            assert done.status == "cancelled" and done.request_counts.completed == 2
+            errors = (await client.files.content(done.error_file_id)).text.splitlines()
+            assert len(errors) == 4
+
+    asyncio.run(scenario())
