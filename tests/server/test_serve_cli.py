@@ -14,6 +14,7 @@ import pytest
 
 from batchwright.cli.serve import parse_model_limits, parse_speed
 from batchwright.errors import ConfigError
+from batchwright.server import ServerConfig
 
 from .support import chat_line, read_lines, submit, wait_for
 
@@ -38,6 +39,8 @@ def test_bad_options_are_config_errors():
     assert parse_speed("instant") == float("inf") and parse_speed("60") == 60.0
     with pytest.raises(ConfigError):
         parse_speed("-1")
+    with pytest.raises(ConfigError):
+        ServerConfig(data_dir=".", speed=0)
     assert parse_model_limits(["gpt-4o=1_000", "o3=5"]) == {"gpt-4o": 1000, "o3": 5}
     with pytest.raises(ConfigError):
         parse_model_limits(["gpt-4o"])

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchwright.errors import ConfigError
+
 INSTANT = math.inf
 """``speed`` value for instant mode: batches run as fast as the machine allows, with no simulated delays."""
 
@@ -53,7 +55,10 @@ class ServerConfig:
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         if not self.speed > 0:
-            raise ValueError(f"speed must be positive (or INSTANT), got {self.speed!r}")
+            raise ConfigError(
+                f"The server speed must be positive, got {self.speed!r}.",
+                remedy="Use a factor like 60 (a minute per second), or INSTANT for no delays.",
+            )
 
     @property
     def instant(self) -> bool:
