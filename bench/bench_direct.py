@@ -6,12 +6,12 @@ Scenarios (each run on a fresh task directory; the server runs in its own proces
   concurrency 64. Target: at least 90% of the RPM limit, and not one 429 from the server.
 * ``unlimited``: no server latency, no limits, concurrency 64. Target: at least 250 requests/s.
 * ``seed-200ms`` / ``seed-0ms``: the same requests through gpt-batch-api 1.0.5 with ``--force_direct``
-  (serial), from a Python 3.12 venv in ``bench/.seed-venv`` (``pip install gpt-batch-api httpx``).
+  (serial), from the Python 3.12 venv in ``bench/.seed-venv`` (``bench/seed.py`` creates it).
 
 Usage::
 
     .venv/bin/python bench/bench_direct.py [--runs 3] [--limited-n 1500] [--unlimited-n 4000]
-        [--seed-n 100] [--no-seed]
+        [--seed-n 100] [--no-seed] [--out FILE]
 
 Prints a table of medians (with min–max) and writes ``bench/results/bench_direct-<time>.json``.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -38,10 +37,9 @@ from batchwright.config import EngineSettings
 from batchwright.engine import Engine, RequestSpec, StopReason
 from batchwright.server import DEFAULT_API_KEY
 from batchwright.tokens.vocab import seed_vocabulary
+from seed import seed_command, seed_env, seed_python, seed_task_result
 
 BENCH = Path(__file__).resolve().parent
-SEED_PYTHON = BENCH / ".seed-venv" / "bin" / "python"
-SEED_TASK = BENCH / "seed_bench_task.py"
 MODEL = "gpt-4o-mini-2024-07-18"
 MAX_TOKENS = 100  # long enough that the fake model's answers are rarely cut (a cut answer is retried)
 RPM = 3000
@@ -153,18 +151,16 @@ def run_seed(server: ServerProcess, work: Path, n: int, *, latency: float) -> di
     """One run of gpt-batch-api 1.0.5's direct path (serial) on the same requests."""
     server.set_faults(plan_for(latency, None))
     task_dir = Path(tempfile.mkdtemp(dir=work))
-    env = dict(
-        os.environ, OPENAI_API_KEY=DEFAULT_API_KEY, OPENAI_BASE_URL=server.base_url, WANDB_MODE="disabled"
-    )
-    command = [
-        str(SEED_PYTHON), str(SEED_TASK), "--n", str(n), "--task_dir", str(task_dir), "--no_wandb",
+    env = seed_env(server.base_url, DEFAULT_API_KEY)
+    command = seed_command(
+        "--n", str(n), "--task_dir", str(task_dir), "--no_wandb",
         "--force_direct", "--model", MODEL, "--max_completion_tokens", str(MAX_TOKENS),
-    ]  # fmt: skip
+    )  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    match = re.search(r"SEED_BENCH n=(\d+) all_done=(\w+) wall_s=([\d.]+)", result.stderr)
-    if result.returncode != 0 or match is None or match.group(2) != "True":
+    done = seed_task_result(result.stderr)
+    if result.returncode != 0 or done is None or not done[0]:
         raise SystemExit(f"seed run failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
-    seconds = float(match.group(3))
+    seconds = done[1]
     return {"n": n, "seconds": seconds, "requests_per_s": n / seconds, "rpm": n / seconds * 60}
 
 
@@ -182,12 +178,14 @@ def main() -> int:
     parser.add_argument("--unlimited-n", type=int, default=4000, help="requests per unlimited run")
     parser.add_argument("--seed-n", type=int, default=100, help="requests per seed run")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed library's runs")
+    parser.add_argument(
+        "--out", type=Path, help="JSON file to write (default: bench/results/bench_direct-<time>.json)"
+    )
     args = parser.parse_args()
     run_seed_too = not args.no_seed
-    if run_seed_too and not SEED_PYTHON.exists():
+    if run_seed_too and seed_python() is None:
         raise SystemExit(
-            f"{SEED_PYTHON} is missing: python3.12 -m venv bench/.seed-venv && "
-            "bench/.seed-venv/bin/pip install gpt-batch-api httpx (or pass --no-seed)"
+            "the seed needs Python 3.12 (pyenv 3.12.1) to create bench/.seed-venv (or pass --no-seed)"
         )
     work = Path(tempfile.mkdtemp(prefix="bench-direct-"))
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(work / "tiktoken"))
@@ -212,9 +210,8 @@ def main() -> int:
         server.stop()
     report = report_table(scenarios)
     print(report["table"])
-    out_dir = BENCH / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"bench_direct-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = args.out or BENCH / "results" / f"bench_direct-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     out.write_text(
         json.dumps({"machine": machine, "scenarios": scenarios, "summary": report["summary"]}, indent=2)
