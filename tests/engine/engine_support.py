@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from batchwright.config import EngineSettings
 from batchwright.engine import Engine, RequestSpec
@@ -32,11 +31,6 @@ def chat(
     return RequestSpec(f"k{i}", CHAT, body)
 
 
-def request_states(engine: Engine) -> dict[str, int]:
-    """Requests by state."""
-    return engine.counts()["requests"]
-
-
 def assert_exactly_once(engine: Engine, ledger: dict) -> None:
     """Every request final once; no custom_id processed twice by the server; true tokens match the ledger."""
     conn = engine.store.conn
@@ -58,19 +52,13 @@ def assert_exactly_once(engine: Engine, ledger: dict) -> None:
     ).fetchone()
     billed = ledger["tokens"]["batch"]
     assert ours == (billed["input_tokens"], billed["output_tokens"])
-    true_cost = conn.execute("SELECT COALESCE(SUM(cost), 0) FROM attempts").fetchone()[0]
-    assert abs(true_cost - engine.costs.cost(MODEL, "batch", ours[0], 0, ours[1])) < 1e-9 or _cached(conn)
-
-
-def _cached(conn) -> bool:
-    return conn.execute("SELECT COALESCE(SUM(cached_tokens), 0) FROM attempts").fetchone()[0] > 0
+    true_cost, cached = conn.execute(
+        "SELECT COALESCE(SUM(cost), 0), COALESCE(SUM(cached_tokens), 0) FROM attempts"
+    ).fetchone()
+    expected = engine.costs.cost(MODEL, "batch", billed["input_tokens"], cached, billed["output_tokens"])
+    assert abs(true_cost - expected) < 1e-9, (true_cost, expected)  # cost is linear in the billed tokens
 
 
 def remote_leftovers(ledger: dict) -> list[str]:
     """Input/output/error files of ours that were not deleted."""
     return [f["filename"] for f in ledger["files"] if not f["deleted"]]
-
-
-def open_engine(path: Path, engine_settings: EngineSettings, **kwargs) -> Engine:
-    """An engine on ``path``."""
-    return Engine(path, engine_settings, **kwargs)
