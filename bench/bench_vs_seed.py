@@ -138,12 +138,26 @@ def main() -> None:
     from batchwright.server import INSTANT, ServerConfig, run_server
 
     runs: dict[str, list[dict[str, Any]]] = {}
+    failures: list[str] = []
 
-    def record(scenario: str, side: str, n: int, run: dict[str, Any]) -> None:
+    def record(scenario: str, side: str, n: int, measure_once: Callable[[], dict[str, Any]]) -> bool:
+        """Measure (a second try if the first fails: the tree is shared and may be mid-edit); save at once."""
+        for attempt in (1, 2):
+            try:
+                run = measure_once()
+                break
+            except RuntimeError as error:
+                print(f"{scenario} {side} {n}: attempt {attempt} failed: {str(error)[-1500:]}", flush=True)
+        else:
+            failures.append(f"{scenario} {side} {n}")
+            save(runs, failures)
+            return False
         run["cpu_us_per_request"] = run["cpu_s"] / n * 1e6
         runs.setdefault(f"{scenario}|{side}|{n}", []).append(run)
         shown = " ".join(f"{k}={run[k]:.2f}" for k in FIGURES if run.get(k) is not None)
         print(f"{scenario:8} {side:12} {n:>8} {shown}", flush=True)
+        save(runs, failures)
+        return True
 
     with tempfile.TemporaryDirectory(prefix="bw-vs-seed-") as tmp:
         work = Path(tmp)
@@ -153,12 +167,14 @@ def main() -> None:
                 for n in args.sizes:
                     for side in SIDES:
                         task = work / f"e2e-{side}-{n}-{run}"
-                        result = (
-                            ours("e2e", n, task, server)
-                            if side == "batchwright"
-                            else seed("e2e", n, task, env)
-                        )
-                        record("e2e", side, n, result)
+
+                        def once(task=task, n=n, side=side) -> dict[str, Any]:
+                            shutil.rmtree(task, ignore_errors=True)
+                            if side == "batchwright":
+                                return ours("e2e", n, task, server)
+                            return seed("e2e", n, task, env)
+
+                        record("e2e", side, n, once)
                         shutil.rmtree(task, ignore_errors=True)
         with run_server(ServerConfig(data_dir=work / "stalling", speed=INSTANT)) as server:
             server.set_faults(STALL)
@@ -167,24 +183,34 @@ def main() -> None:
             for n in args.restart_sizes:
                 for side in SIDES:
                     task = work / f"restart-{side}-{n}"
-                    remote.mark()
-                    if side == "batchwright":
-                        record("stop", side, n, ours("e2e", n, task, server, when_remote(remote, n)))
-                    else:
+
+                    def stop(task=task, n=n, side=side) -> dict[str, Any]:
+                        shutil.rmtree(task, ignore_errors=True)
+                        remote.mark()
+                        if side == "batchwright":
+                            return ours("e2e", n, task, server, when_remote(remote, n))
                         log = task.with_suffix(".seed-e2e.log")
-                        record("stop", side, n, seed("e2e", n, task, env, when_remote(remote, n, log)))
-                    for _ in range(args.runs):
-                        result = (
-                            ours("restart", n, task, server)
-                            if side == "batchwright"
-                            else seed("restart", n, task, env)
-                        )
-                        record("restart", side, n, result)
+                        return seed("e2e", n, task, env, when_remote(remote, n, log))
+
+                    def restart(task=task, n=n, side=side) -> dict[str, Any]:
+                        if side == "batchwright":
+                            return ours("restart", n, task, server)
+                        return seed("restart", n, task, env)
+
+                    if record("stop", side, n, stop):
+                        for _ in range(args.runs):
+                            record("restart", side, n, restart)
                     shutil.rmtree(task, ignore_errors=True)
-    report = summarise(runs)
-    print(report["table"])
+    print(summarise(runs)["table"])
+    if failures:
+        print("FAILED (no figures): " + ", ".join(failures))
+
+
+def save(runs: dict[str, list[dict[str, Any]]], failures: list[str]) -> None:
+    """Write ``bench/results/vs_seed.json``, after every measurement (a cut run keeps its data)."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_seed.json").write_text(json.dumps({"medians": report["medians"], "runs": runs}, indent=2))
+    report = {"medians": summarise(runs)["medians"], "runs": runs, "failures": failures}
+    (RESULTS / "vs_seed.json").write_text(json.dumps(report, indent=2))
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

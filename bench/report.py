@@ -133,6 +133,8 @@ def comparison_table(vs_seed: dict[str, Any] | None, direct: dict[str, Any] | No
                     f"| {SCENARIOS[scenario]} | {n:,} | {FIGURE_NAMES[figure]} | {_cell(ours, figure)} "
                     f"| {_cell(seed, figure)} | {ratio} | {load} |"
                 )
+    for failed in (vs_seed or {}).get("failures", []):
+        lines.append(f"| {failed}: **failed twice, no figure** (see the vs_seed step's log) | | | | | | |")
     summary = (direct or {}).get("summary", {})
     for ours_key, seed_key, label in (
         ("limited", "seed-200ms", "direct path, 200 ms latency (ours: 3,000 RPM limit, concurrency 64)"),
@@ -294,16 +296,10 @@ def step_section(name: str, step: dict[str, Any], result: dict[str, Any] | None)
         f"after {'/'.join(f'{x:.1f}' for x in step['load_avg_after'])}.",
         "",
     ]
+    if step.get("error"):
+        lines += ["The script failed; end of its output:", "", "```", step["error"], "```", ""]
     if result is None:
-        return [
-            *lines,
-            "No result (the script failed; end of its output):",
-            "",
-            "```",
-            step.get("error", ""),
-            "```",
-            "",
-        ]
+        return [*lines, "No result.", ""]
     data = result.get("medians") or result.get("summary") or result
     lines += ["| measure (median) | value |", "|---|---:|"]
     lines += [f"| {key} | {_num(v) if isinstance(v, float) else v} |" for key, v in _flat("", data)]

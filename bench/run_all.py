@@ -79,10 +79,11 @@ def run_step(step: Step, quick: bool) -> dict:
         "load_avg_after": os.getloadavg(),
     }
     produced = RESULTS / step.result
-    if done.returncode == 0 and produced.exists() and produced.stat().st_mtime >= started:
+    if produced.exists() and produced.stat().st_mtime >= started:  # also a failed step's partial results
         shutil.copyfile(produced, RUN_DIR / f"{step.name}.json")
     else:
         (RUN_DIR / f"{step.name}.json").unlink(missing_ok=True)
+    if done.returncode != 0:
         record["error"] = log.read_text(errors="replace")[-1500:]
     print(f"    exit {done.returncode} after {record['seconds']:.0f} s", flush=True)
     return record
