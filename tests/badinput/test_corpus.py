@@ -430,7 +430,7 @@ def test_debug_shows_the_traceback(
     assert outcome.code == case.code
 
 
-SUBPROCESS_CASES = ("config-malformed-yaml", "request-raises", "newer-schema")
+SUBPROCESS_CASES = ("request-raises", "newer-schema")
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.id in SUBPROCESS_CASES], ids=lambda c: c.id)

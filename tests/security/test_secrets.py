@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from batchwright.cli import run_app
 from batchwright.errors import ExitCode
 
 BIN = Path(sys.executable).parent / "batchwright"
@@ -97,10 +98,15 @@ def server_log() -> Iterator[list[str]]:
         root.setLevel(old_level)
 
 
-def batchwright(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def batchwright(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the installed command (runs overlap: each has its own task directory)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHWRIGHT_"))}
-    return subprocess.run(
-        [str(BIN), *argv], capture_output=True, text=True, timeout=120, env={**clean, **(env or {})}
+    return subprocess.Popen(
+        [str(BIN), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, **(env or {})},
     )
 
 
@@ -109,43 +115,56 @@ def common(server: Any, task_dir: Path) -> list[str]:
             "--min-batch-requests", "1", "--poll-interval", "0.05"]  # fmt: skip
 
 
-def test_the_key_is_never_written_or_shown(tmp_path: Path, key_server: Any, server_log: list[str]) -> None:
+def test_the_key_is_never_written_or_shown(
+    tmp_path: Path, key_server: Any, server_log: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     key, wrong = key_server.api_key, canary("wrong")
     evidence = Evidence(roots=[tmp_path / "tasks", tmp_path / "server"])
     tasks = tmp_path / "tasks"
 
-    def record(name: str, proc: subprocess.CompletedProcess[str], code: ExitCode) -> str:
-        evidence.outputs[f"{name} stdout"], evidence.outputs[f"{name} stderr"] = proc.stdout, proc.stderr
-        assert proc.returncode == code, proc.stderr
-        return " ".join(proc.stderr.split())
+    def record(name: str, proc: subprocess.Popen[str], code: ExitCode) -> str:
+        out, err = proc.communicate(timeout=120)
+        evidence.outputs[f"{name} stdout"], evidence.outputs[f"{name} stderr"] = out, err
+        assert proc.returncode == code, err
+        return " ".join((out + err).split())
 
-    # Batch path, key from OPENAI_API_KEY, --debug on, every export format.
-    batch = batchwright("--debug", *common(key_server, tasks / "batch"), "-o", "out.jsonl", "-o", "out.csv",
-                        "-o", "out.json", env={"OPENAI_API_KEY": key})  # fmt: skip
-    record("batch run", batch, ExitCode.DONE)
-    # Direct path, key from the flag, every request and response printed.
-    direct = batchwright("--debug", *common(key_server, tasks / "direct"), "--api-key", key, "--force-direct",
-                         "--direct-verbose", "always")  # fmt: skip
-    record("direct run", direct, ExitCode.DONE)
-    assert "Say the number 5" in direct.stdout + direct.stderr  # the verbose echo did print requests
-    # Key from the config file (the file itself is the user's, not searched), dry run and status.
     config = tmp_path / "bw.yaml"
     config.write_text(f"api_key: {key}\n", encoding="utf-8")
-    dry = batchwright("--debug", *common(key_server, tasks / "batch"), "--config", str(config), "--dry-run")
-    record("dry run", dry, ExitCode.DONE)
-    status = batchwright("--debug", "status", str(tasks / "batch"), "--config", str(config))
-    record("status", status, ExitCode.DONE)
-    # A wrong key: the server refuses it; the error names the problem, and neither key is shown.
-    refused = batchwright("--debug", *common(key_server, tasks / "refused"), env={"OPENAI_API_KEY": wrong})
-    message = record("wrong key", refused, ExitCode.ERROR)
-    assert "401" in message or "api key" in message.lower()
-    # Errors while a key is set: a bad value next to it, and a key of the wrong type.
-    bad = batchwright("--debug", *common(key_server, tasks / "bad"), "--api-key", key, "--timeout", "-1")
-    record("bad value", bad, ExitCode.BAD_INPUT)
     config_list = tmp_path / "bw-list.yaml"
     config_list.write_text(f"api_key: [{key}]\n", encoding="utf-8")
-    typed = batchwright("--debug", *common(key_server, tasks / "typed"), "--config", str(config_list))
-    assert "api_key" in record("key of the wrong type", typed, ExitCode.BAD_INPUT)
+    runs = {
+        # Batch path, key from OPENAI_API_KEY, --debug on, every export format.
+        "batch run": batchwright("--debug", *common(key_server, tasks / "batch"), "-o", "out.jsonl", "-o",
+                                 "out.csv", "-o", "out.json", env={"OPENAI_API_KEY": key}),
+        # Direct path, key from the flag, every request and response printed.
+        "direct run": batchwright("--debug", *common(key_server, tasks / "direct"), "--api-key", key,
+                                  "--force-direct", "--direct-verbose", "always"),
+        # A wrong key: the server refuses it; the error names the problem, and neither key is shown.
+        "wrong key": batchwright("--debug", *common(key_server, tasks / "refused"),
+                                 env={"OPENAI_API_KEY": wrong}),
+    }  # fmt: skip
+    record("batch run", runs["batch run"], ExitCode.DONE)
+    assert "Say the number 5" in record("direct run", runs["direct run"], ExitCode.DONE)  # requests echoed
+    message = record("wrong key", runs["wrong key"], ExitCode.ERROR)
+    assert "401" in message or "api key" in message.lower()
+    # In-process (same code path, cheaper): errors while a key is set — a bad value next to it, a key of
+    # the wrong type — and, with the key from the config file (the user's own file, not searched), a
+    # dry run and the status.
+    inprocess = {
+        "bad value": (["--debug", *common(key_server, tasks / "bad"), "--api-key", key, "--timeout", "-1"],
+                      ExitCode.BAD_INPUT),
+        "key of the wrong type": (["--debug", *common(key_server, tasks / "typed"), "--config",
+                                   str(config_list)], ExitCode.BAD_INPUT),
+        "dry run": (["--debug", *common(key_server, tasks / "batch"), "--config", str(config), "--dry-run"],
+                    ExitCode.DONE),
+        "status": (["--debug", "status", str(tasks / "batch"), "--config", str(config)], ExitCode.DONE),
+    }  # fmt: skip
+    for name, (argv, code) in inprocess.items():
+        capsys.readouterr()
+        assert run_app(argv) == code, name
+        captured = capsys.readouterr()
+        evidence.outputs[f"{name} stdout"], evidence.outputs[f"{name} stderr"] = captured.out, captured.err
+    assert "api_key" in evidence.outputs["key of the wrong type stderr"]
 
     ledger = key_server.ledger()
     assert ledger["batches"] and ledger["tokens"]["direct"]["requests"] == 6  # both paths really ran
