@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Collection, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from batchwright.config import EngineSettings
 from batchwright.engine.budgets import ZERO, Budgets, Spend
@@ -36,6 +37,8 @@ from batchwright.errors import BatchwrightError
 from batchwright.providers.base import Provider
 from batchwright.store.db import Store
 
+_T = TypeVar("_T")
+_UNSENT = "the run stopped before this request was sent"
 PAGE = 256
 """Most requests opened in one transaction."""
 COMMIT_INTERVAL = 0.02
@@ -230,6 +233,7 @@ class DirectRunner:
         self._answered = asyncio.Event()
         self._committed = asyncio.Event()
         self._taken = asyncio.Event()
+        self._committing: asyncio.Future[None] | None = None
         self._stop: BatchwrightError | None = None
         self._budget_message: str | None = None
 
@@ -268,6 +272,13 @@ class DirectRunner:
         """
         self._started = self.clock.now()
         total = CommitStats()
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="batchwright-direct-db")
+        try:
+            return await self._run(groups, total)
+        finally:
+            self._db_thread.shutdown(wait=True)
+
+    async def _run(self, groups: Collection[tuple[str, str]] | None, total: CommitStats) -> DirectReport:
         queue: asyncio.Queue[DirectJob | None] = asyncio.Queue(maxsize=self.settings.direct_concurrency)
         workers = [asyncio.ensure_future(self._work(queue)) for _ in range(queue.maxsize)]
         feeder = asyncio.ensure_future(
@@ -314,11 +325,12 @@ class DirectRunner:
         while not queue.empty():
             job = queue.get_nowait()
             if job is not None:
-                self._answers.append(
-                    (job, lost(job.attempt.attempt_id, "the run stopped before it was sent"))
-                )
+                self._answers.append((job, lost(job.attempt.attempt_id, _UNSENT)))
+        answers, self._answers = self._answers, []
         try:
-            self._flush(total)
+            if self._committing is not None:
+                await self._committing
+            await self._db(self._commit, answers, total)
         except Exception:
             if not quiet:
                 raise
@@ -328,13 +340,7 @@ class DirectRunner:
     ) -> None:
         """Open pending requests page by page and queue them; rescan until nothing is pending or in flight."""
         while self._feeding:
-            groups = [
-                (url, model)
-                for url, model in self.store.conn.execute(
-                    "SELECT DISTINCT url, model FROM requests WHERE state = 'pending'"
-                ).fetchall()
-                if wanted is None or (url, model) in wanted
-            ]
+            groups = await self._db(self._pending_groups, wanted)
             if not groups:
                 if self._stats.in_flight == 0:
                     break
@@ -348,7 +354,8 @@ class DirectRunner:
                     while queue.qsize() > queue.maxsize // 2:
                         self._taken.clear()
                         await self._taken.wait()
-                    jobs = self._open_page(url, model, after, min(PAGE, queue.maxsize - queue.qsize()))
+                    room = min(PAGE, queue.maxsize - queue.qsize())
+                    jobs = await self._db(self._open_page, url, model, after, room)
                     if not jobs:
                         break
                     after = jobs[-1].attempt.request_id
@@ -356,6 +363,10 @@ class DirectRunner:
                         queue.put_nowait(job)
         for _ in range(workers):
             await queue.put(None)
+
+    def _pending_groups(self, wanted: set[tuple[str, str]] | None) -> list[tuple[str, str]]:
+        rows = self.store.conn.execute("SELECT DISTINCT url, model FROM requests WHERE state = 'pending'")
+        return [(url, model) for url, model in rows if wanted is None or (url, model) in wanted]
 
     def _open_page(self, url: str, model: str, after: int, limit: int) -> list[DirectJob]:
         """Open direct attempts for up to ``limit`` pending requests after id ``after`` (one transaction)."""
@@ -392,7 +403,7 @@ class DirectRunner:
         while (job := await queue.get()) is not None:
             self._taken.set()
             if self._halted:
-                outcome = lost(job.attempt.attempt_id, "the run stopped before it was sent")
+                outcome = lost(job.attempt.attempt_id, _UNSENT)
             else:
                 try:
                     outcome = await self.caller.call(job)
@@ -410,15 +421,24 @@ class DirectRunner:
             await self._answered.wait()
             self._answered.clear()
             started = self.clock.now()
-            self._flush(total)
+            answers, self._answers = self._answers, []
+            # Shielded: a commit under way finishes even when the run is being stopped (_wind_down waits).
+            self._committing = asyncio.ensure_future(self._db(self._commit, answers, total))
+            await asyncio.shield(self._committing)
+            if self.on_progress is not None:
+                self.on_progress(self.stats())
             self._committed.set()
             await self.clock.sleep(max(0.0, COMMIT_INTERVAL - (self.clock.now() - started)))
 
-    def _flush(self, total: CommitStats) -> None:
-        """Commit every answer in hand in one transaction (only attempts that are still open)."""
-        if not self._answers:
+    async def _db(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run a database step on the run's one database thread: steps run in order, and the event loop
+        keeps sending and receiving while a commit waits for the disk."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, function, *args)
+
+    def _commit(self, answers: list[tuple[DirectJob, Outcome]], total: CommitStats) -> None:
+        """Commit ``answers`` in one transaction (only attempts that are still open)."""
+        if not answers:
             return
-        answers, self._answers = self._answers, []
         with self.store.transaction() as conn:
             open_ids: set[int] = set()
             ids = [job.attempt.attempt_id for job, _ in answers]
@@ -442,8 +462,6 @@ class DirectRunner:
             predicted = sum((job.predicted for job, _ in fresh), ZERO)
             true = Spend(len(fresh) - stats.requeued, stats.input_tokens + stats.output_tokens, stats.cost)
             self.budgets.settle(predicted, true)
-        if self.on_progress is not None:
-            self.on_progress(self.stats())
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
