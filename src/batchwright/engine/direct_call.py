@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from batchwright.config import EngineSettings
 from batchwright.engine.budgets import Spend
 from batchwright.engine.classify import classify_response
@@ -168,8 +170,8 @@ def echo_stderr(text: str) -> None:
 
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except ValueError:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return None
 
 

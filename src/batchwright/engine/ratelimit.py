@@ -375,8 +375,14 @@ class RateLimiter:
     def observe(self, status: int | None, headers: Mapping[str, str], permit: Permit | None = None) -> None:
         """Adapt to one answer (``status`` ``None`` = no HTTP answer) and release its permit."""
         now = self.clock.now()
-        in_flight_others = (self._in_flight - 1, self._in_flight_tokens - (permit.tokens if permit else 0.0))
-        self._adopt_server_limits(headers, now, in_flight_others)
+        headers = {  # only the headers read here, with lower-case names
+            name.lower(): value
+            for name, value in headers.items()
+            if name[:1] in "xXrR" and name.lower().startswith(("x-ratelimit-", "retry-after"))
+        }
+        if headers:
+            in_flight = (self._in_flight - 1, self._in_flight_tokens - (permit.tokens if permit else 0.0))
+            self._adopt_server_limits(headers, now, in_flight)
         if status == 429:
             self.factor = max(self._min_factor, self.factor * self._slowdown)
             self._update_lanes(now)
