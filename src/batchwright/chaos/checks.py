@@ -327,3 +327,28 @@ def _cost_consistent(conn: sqlite3.Connection, settings: EngineSettings) -> Chec
             )
         total += cost
     return _check("true cost = sum of billed tokens × prices", problems, f"${total:.6f} recorded")
+
+
+def fault_summary(task_dir: Path, ledger: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """What the faults did, for the report: remote batch endings (with failure codes), attempt outcomes
+    other than success (by error code), and the direct endpoint's answers by HTTP status."""
+    endings: Counter[str] = Counter()
+    for batch in ledger["batches"]:
+        errors = (batch.get("errors") or {}).get("data") or []
+        endings[f"{batch['status']} ({errors[0]['code']})" if errors else batch["status"]] += 1
+    direct = Counter(str(r["status_code"]) for r in ledger["requests"] if r["kind"] == "direct")
+    if ledger.get("refused"):
+        direct["429 (rate limit)"] += len(ledger["refused"])
+    conn = sqlite3.connect(f"file:{task_dir / DB_NAME}?mode=ro", uri=True)
+    try:
+        outcomes = {
+            f"{outcome} {code}": n
+            for outcome, code, n in conn.execute(
+                "SELECT outcome, error_code, COUNT(*) FROM attempts WHERE outcome != 'succeeded' "
+                "GROUP BY outcome, error_code ORDER BY COUNT(*) DESC"
+            )
+        }
+    finally:
+        conn.close()
+    return {"remote batches": dict(endings.most_common()), "attempts not succeeded": outcomes,
+            "direct answers": dict(direct.most_common())}  # fmt: skip

@@ -1,9 +1,10 @@
 """The soak driver: runs the chaos task in a runner subprocess and kills it until the task completes.
 
-Kill moments are random (seeded) and spread over the whole run: each delay is drawn from the runner's
-startup time plus a share of the work estimated to remain, so the kills land in startup, intake, packing,
-uploads, creates, polling, collecting, deletions and the final export alike. Most kills are SIGKILL; some
-are SIGINT or SIGTERM (which must stop the runner cleanly within :data:`GRACEFUL_SECONDS`), a few a double
+Kill moments are random (seeded) and spread over the whole run: one kill in seven lands in startup
+(imports, recovery, intake); the others wait for a progress target drawn so that the kills left spread
+evenly over the work left, plus a random fraction of a second, so they land in packing, uploads, creates,
+polling, collecting, deletions and the final export alike. Most kills are SIGKILL; some are SIGINT or
+SIGTERM (which must stop the runner cleanly within :data:`GRACEFUL_SECONDS`), a few a double
 SIGINT. Meanwhile the server is restarted and in-flight batches are cancelled (as from a dashboard) at
 random moments. After each SIGKILL the task database tells which step the runner was in (kill coverage).
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +30,14 @@ import openai
 from batchwright.chaos import checks
 from batchwright.chaos.plan import engine_settings, server_config
 from batchwright.chaos.runner import EXPORT_NAME
+from batchwright.errors import ConfigError
 from batchwright.server import RunningServer, run_server
 from batchwright.store.db import DB_NAME
 
 GRACEFUL_SECONDS = 30.0
 """How long SIGINT/SIGTERM may take to stop the runner cleanly."""
 POLL = 0.02
+PROGRESS_EVERY = 0.2
 MAX_QUIET_RESTARTS = 40
 """Runner exits without a kill and without completing, in a row, before the soak gives up."""
 
@@ -73,6 +77,10 @@ class SoakResult:
     runner_starts: int = 0
     kills: Counter[str] = field(default_factory=Counter)
     kill_phases: Counter[str] = field(default_factory=Counter)
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    """What the faults did (see :func:`checks.fault_summary`)."""
+    kill_progress: list[float] = field(default_factory=list)
+    """Share of items final at each kill (shows the kills spread over the whole run)."""
     server_restarts: int = 0
     cancels: int = 0
     unexpected_exits: list[str] = field(default_factory=list)
@@ -96,10 +104,10 @@ class SoakResult:
             "mode": cfg.mode, "requests": cfg.requests, "kills_planned": cfg.kills, "seed": cfg.seed,
             "speed": cfg.speed, "wall_seconds": round(self.wall_seconds, 2), "ok": self.ok,
             "runner_starts": self.runner_starts, "kills": dict(self.kills),
-            "kill_phases": dict(self.kill_phases),
+            "kill_phases": dict(self.kill_phases), "kill_progress": [round(p, 4) for p in self.kill_progress],
             "server_restarts": self.server_restarts, "cancels": self.cancels,
             "unexpected_exits": self.unexpected_exits, "crashes": self.crashes, "slow_stops": self.slow_stops,
-            "ledger": self.ledger_summary,
+            "ledger": self.ledger_summary, "faults": self.faults,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }  # fmt: skip
 
@@ -108,6 +116,10 @@ def run_soak(config: SoakConfig) -> SoakResult:
     """Run one soak to the end and check it; never raises for a violation (see :attr:`SoakResult.ok`)."""
     started = time.monotonic()
     work = Path(config.work_dir)
+    if work.exists() and any(work.iterdir()):
+        raise ConfigError(
+            f"The soak's work directory {work} is not empty.", remedy="Give a new or empty --work-dir."
+        )
     work.mkdir(mode=0o700, parents=True, exist_ok=True)
     result = SoakResult(config)
     server_cfg = server_config(
@@ -128,6 +140,7 @@ def run_soak(config: SoakConfig) -> SoakResult:
         task_dir=soak.task_dir, export=soak.task_dir / EXPORT_NAME, ledger=ledger, settings=settings,
         requests=config.requests, completed=completed, cleaned=cleaned, result=result,
     )  # fmt: skip
+    result.faults = checks.fault_summary(soak.task_dir, ledger)
     result.ledger_summary = {
         "files": len(ledger["files"]),
         "batches": len(ledger["batches"]),
@@ -139,19 +152,29 @@ def run_soak(config: SoakConfig) -> SoakResult:
 
 @dataclass
 class _KillPlan:
-    """When (seconds after the anchor: spawn in startup, else "running") and how one run is killed."""
+    """How and when one run is killed: ``delay`` seconds after the spawn (startup kills), or after the
+    task's progress reaches ``target`` (but at most ``max_wait`` seconds after running starts)."""
 
     in_startup: bool
     delay: float
     signal: signal.Signals
+    target: float = math.inf
+    max_wait: float = math.inf
     events: list[tuple[float, str]] = field(default_factory=list)
+    """Server events: (seconds after the anchor, "restart" | "cancel")."""
+    kill_at: float = math.inf
 
-    def due(self, elapsed: float) -> list[str]:
-        """The events due at ``elapsed`` (each returned once), the kill last."""
+    def due(self, elapsed: float, progress: Callable[[], float]) -> list[str]:
+        """The events due ``elapsed`` seconds after the anchor (each returned once), the kill last."""
         due = [name for at, name in self.events if at <= elapsed]
         self.events = [(at, name) for at, name in self.events if at > elapsed]
-        if elapsed >= self.delay:
-            self.delay = math.inf
+        if self.in_startup:
+            self.kill_at = self.delay
+        elif self.kill_at == math.inf and (elapsed >= self.max_wait or progress() >= self.target):
+            self.kill_at = elapsed + self.delay
+        if elapsed >= self.kill_at:
+            self.kill_at = self.delay = self.target = math.inf
+            self.in_startup = False
             due.append("kill")
         return due
 
@@ -179,7 +202,9 @@ class _Soak:
         cancels = config.cancels if config.cancels is not None else per_kill
         self.cancels_left = cancels if config.mode == "batch" else 0
         self.startup = 3.0  # seconds until a runner starts running; measured as we go
-        self.work_time = 0.0  # runner seconds spent after startup
+        self._progress_read = (0.0, 0.0)
+        self.work_time = 0.0  # seconds runners spent running (after startup)
+        self.gained = 0.0  # progress those seconds made
 
     # --- the loop -------------------------------------------------------------------------------
     def drive(self, started: float) -> bool:
@@ -214,6 +239,7 @@ class _Soak:
         plan = self._plan_kill()
         anchor: float | None = 0.0 if plan.in_startup else None
         running_at: float | None = None
+        start_progress = _progress(self.task_dir, self.config.requests)
         try:
             while proc.poll() is None:
                 now = time.monotonic() - begin
@@ -221,18 +247,20 @@ class _Soak:
                     running_at = now
                     self.startup = 0.7 * self.startup + 0.3 * now
                     anchor = now if anchor is None else anchor
-                for event in plan.due(now - anchor) if anchor is not None else ():
-                    if event == "restart":
-                        self._restart_server()
-                    elif event == "cancel" and not self._cancel_one():
-                        plan.events.append((now - anchor + 0.25, "cancel"))  # none running yet: retry
-                    else:
+                for event in plan.due(now - anchor, self._progress_every) if anchor is not None else ():
+                    if event == "kill":
                         self._kill(proc, plan.signal, log)
                         return "killed"
+                    if event == "restart":
+                        self._restart_server()
+                    elif not self._cancel_one():
+                        plan.events.append((now - anchor + 0.25, "cancel"))  # none running yet: retry
                 time.sleep(POLL)
         finally:
-            self._account(begin, running_at)
             self._return_unused(plan)
+            if running_at is not None:
+                self.work_time += time.monotonic() - begin - running_at
+                self.gained += max(0.0, _progress(self.task_dir, self.config.requests) - start_progress)
         text = log.read_text(encoding="utf-8", errors="replace")
         if proc.returncode == 0 and "complete" in text.splitlines():
             return "complete"
@@ -255,22 +283,20 @@ class _Soak:
         crashed = "Traceback" in text and "KeyboardInterrupt" not in text
         (self.result.crashes if crashed else self.result.unexpected_exits).append(entry)
 
-    def _account(self, begin: float, running_at: float | None) -> None:
-        if running_at is not None:
-            self.work_time += time.monotonic() - begin - running_at
-
     # --- scheduling -----------------------------------------------------------------------------
     def _plan_kill(self) -> _KillPlan:
         """This run's kill (none once the kills are used up) and the server events before it.
 
-        One kill in seven lands in startup (imports, recovery, intake), timed from the spawn; the others
-        after the runner starts running, within twice the share of the remaining work per kill left.
-        Runs without a kill still get the server events left, within their first seconds of running.
+        One kill in seven lands in startup (imports, recovery, intake), timed from the spawn. The others
+        wait for a progress target drawn so the kills left spread evenly over the work left, then a random
+        fraction of a second more (so they land in any step), or after a random share of the time that
+        progress should take at the rate measured so far (5-20 s before there is a rate). Runs without a
+        kill still get the server events left, within their first seconds of running.
         """
         if self.kills_left <= 0:
             plan = _KillPlan(False, math.inf, signal.SIGKILL)
             for name, left in (("restart", self.restarts_left), ("cancel", self.cancels_left)):
-                plan.events += [(self.rng.uniform(0.0, 2.0), name) for _ in range(left)]
+                plan.events += [(self.rng.uniform(0.0, 0.5), name) for _ in range(left)]
             self.restarts_left = self.cancels_left = 0
             plan.events.sort()
             return plan
@@ -279,25 +305,31 @@ class _Soak:
         sig = signal.SIGKILL
         if roll < self.config.soft_signals:
             sig = signal.SIGINT if roll < self.config.soft_signals / 2 else signal.SIGTERM
-        in_startup = self.rng.random() < 1 / 7
-        if in_startup:
-            delay = self.rng.uniform(0.0, self.startup)
+        if self.rng.random() < 1 / 7:
+            plan = _KillPlan(True, self.rng.uniform(0.0, self.startup), sig)
         else:
             done = _progress(self.task_dir, self.config.requests)
-            if done < 0.05 or self.work_time < 1.0:
-                remaining = self.config.requests / 500
-            else:
-                remaining = self.work_time / done * (1.0 - done)
-            delay = self.rng.uniform(0.0, 2.0 * max(0.2, remaining / (self.kills_left + 1)))
-        plan = _KillPlan(in_startup, delay, sig)
+            gap = (1.0 - done) / (self.kills_left + 1)
+            target = done + min(self.rng.uniform(0.0, 2.0 * gap), 0.97 * (1.0 - done))
+            rate = self.gained / self.work_time if self.gained > 0.02 and self.work_time > 1.0 else 0.0
+            by_time = self.rng.uniform(0.0, 2.0 * gap / rate) if rate else self.rng.uniform(5.0, 20.0)
+            plan = _KillPlan(False, self.rng.uniform(0.0, 0.5), sig, target, max(0.05, by_time))
+        horizon = plan.delay if plan.in_startup else min(plan.max_wait, 6.0)
         if self._chance(self.restarts_left):
             self.restarts_left -= 1
-            plan.events.append((self.rng.uniform(0.0, delay), "restart"))
+            plan.events.append((self.rng.uniform(0.0, horizon), "restart"))
         if self._chance(self.cancels_left):
             self.cancels_left -= 1
-            plan.events.append((self.rng.uniform(0.0, delay), "cancel"))
+            plan.events.append((self.rng.uniform(0.0, horizon), "cancel"))
         plan.events.sort()
         return plan
+
+    def _progress_every(self) -> float:
+        """The task's progress, read from its database at most every :data:`PROGRESS_EVERY` seconds."""
+        now = time.monotonic()
+        if now - self._progress_read[0] >= PROGRESS_EVERY:
+            self._progress_read = (now, _progress(self.task_dir, self.config.requests))
+        return self._progress_read[1]
 
     def _chance(self, left: int) -> bool:
         """Whether this run gets a server event, so that ``left`` events spread over the kills left."""
@@ -308,6 +340,7 @@ class _Soak:
         double = sig is signal.SIGINT and self.rng.random() < 0.25
         name = "SIGINT x2" if double else sig.name
         self.result.kills[name] += 1
+        self.result.kill_progress.append(_progress(self.task_dir, self.config.requests))
         proc.send_signal(sig)
         if sig is signal.SIGKILL:
             proc.wait()

@@ -111,10 +111,10 @@ class BatchPusher:
         """
         if p.uid not in self.certain:
             await self.reconcile()
-            fresh = {q.id: q for q in self.pending()}
-            if p.id not in fresh:
-                return None
-            p = fresh[p.id]
+        fresh = {q.id: q for q in self.pending()}  # a reconciliation since ``p`` was read may have adopted it
+        if p.id not in fresh:
+            return None
+        p = fresh[p.id]
         file_id = p.file_id
         if p.state == "uploading":
             path = self.write_file(p.id, p.uid)
