@@ -118,8 +118,7 @@ class BatchRunner:
         except Exception as error:  # a server bug must not leave the batch hanging forever
             logger.exception("batch %s failed with an internal error", batch_id, exc_info=error)
             batch, _internal = self._load(batch_id)
-            self._fail(batch, [{"code": "server_error", "message": f"Internal server error: {error}",
-                                "param": None, "line": None}])  # fmt: skip
+            self._fail(batch, "server_error", f"Internal server error: {error}")
 
     async def _advance(self, batch_id: str) -> None:
         batch, internal = self._load(batch_id)
@@ -146,7 +145,11 @@ class BatchRunner:
                 await self._sleep(batch_id, slow["seconds"] or 0.0)
             self._finish(batch, internal, "cancelled", "batch_cancelled")
 
-    def _fail(self, batch: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+    def _fail(self, batch: dict[str, Any], code: str, message: str) -> None:
+        """End ``batch`` as failed with one batch-level error (no line)."""
+        self._fail_with(batch, [{"code": code, "message": message, "param": None, "line": None}])
+
+    def _fail_with(self, batch: dict[str, Any], errors: list[dict[str, Any]]) -> None:
         batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": errors})
         self.storage.save_batch(batch)
         self.storage.unpin_batch_input(batch["id"])
@@ -154,8 +157,7 @@ class BatchRunner:
     async def _validate(self, batch: dict[str, Any], internal: dict[str, Any]) -> None:
         forced = self._fault(internal, "fail_validation")
         if forced:
-            self._fail(batch, [{"code": forced["code"], "message": forced["message"], "param": None,
-                                "line": None}])  # fmt: skip
+            self._fail(batch, forced["code"], forced["message"])
             return
         result = await asyncio.to_thread(
             validate_input,
@@ -168,20 +170,18 @@ class BatchRunner:
         if batch["status"] != "validating":
             return
         if result.errors:
-            self._fail(batch, result.errors)
+            self._fail_with(batch, result.errors)
             return
         model = result.model or ""
         limit = self.config.token_limit(model)
         enqueued = self.storage.in_flight_tokens(model, exclude=batch["id"])
         if result.input_tokens + enqueued > limit:
-            self._fail(batch, [{
-                "code": "token_limit_exceeded",
-                "message": f"Enqueued token limit reached for {model} in organization org-local. "
-                f"Limit: {limit:,} enqueued tokens. Please try submitting fewer tasks or try again "
-                "once some in_progress batches have been completed.",
-                "param": None,
-                "line": None,
-            }])  # fmt: skip
+            message = (
+                f"Enqueued token limit reached for {model} in organization org-local. Limit: {limit:,}"
+                " enqueued tokens. Please try submitting fewer tasks or try again once some in_progress"
+                " batches have been completed."
+            )
+            self._fail(batch, "token_limit_exceeded", message)
             return
         internal.update(model=model, input_tokens=result.input_tokens)
         batch.update(
@@ -192,8 +192,16 @@ class BatchRunner:
         )
         self.storage.save_batch(batch, internal)
 
-    async def _answer(self, batch_id: str, endpoint: str, line: int, custom_id: str, body: dict[str, Any],
-                      injected: int | None) -> tuple:  # fmt: skip
+    async def _answer(
+        self,
+        batch_id: str,
+        endpoint: str,
+        line: int,
+        custom_id: str,
+        body: dict[str, Any],
+        injected: int | None,
+    ) -> tuple:
+        """One result row: the backend's answer (or an injected error) as an output line."""
         if injected is not None:
             status, answer = injected, injected_error_body(injected)
         else:
@@ -201,12 +209,14 @@ class BatchRunner:
             status, answer = response.status_code, response.body
         ok = status == 200
         tokens = usage_of(answer) if ok else (0, 0, 0, 0)
-        output = orjson.dumps({
+        response_part = {"status_code": status, "request_id": new_id("req_"), "body": answer}
+        line_object = {
             "id": new_id("batch_req_"),
             "custom_id": custom_id,
-            "response": {"status_code": status, "request_id": new_id("req_"), "body": answer},
+            "response": response_part,
             "error": None,
-        })  # fmt: skip
+        }
+        output = orjson.dumps(line_object)
         return (batch_id, line, custom_id, int(ok), status, *tokens, output)
 
     def _chunk_size(self) -> int:
@@ -273,8 +283,9 @@ class BatchRunner:
         batch.update(status="finalizing", finalizing_at=int(time.time()))
         self.storage.save_batch(batch)
 
-    def _finish(self, batch: dict[str, Any], internal: dict[str, Any], status: str,
-                unrun_code: str | None) -> None:  # fmt: skip
+    def _finish(
+        self, batch: dict[str, Any], internal: dict[str, Any], status: str, unrun_code: str | None
+    ) -> None:
         """Write the output/error files and end the batch in ``status``."""
         if batch.get("in_progress_at") is None:  # cancelled while validating: nothing ran, no files
             unrun_code = None

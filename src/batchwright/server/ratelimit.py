@@ -68,8 +68,9 @@ class RateLimiter:
         self._events.append((now, tokens))
         self._tokens += tokens
 
-    def _refuse(self, model: str, kind: str, short: str, limit: int, used: int, requested: int,
-                wait: float) -> None:  # fmt: skip
+    def _refuse(
+        self, model: str, kind: str, short: str, limit: int, used: int, requested: int, wait: float
+    ) -> None:
         headers = self.headers()
         headers["retry-after"] = str(max(1, round(wait + 0.4999)))
         headers["retry-after-ms"] = str(int(wait * 1000))

@@ -62,10 +62,8 @@ def _check_line(request: Any, endpoint: str, line: int) -> dict[str, Any] | None
     if not custom_id:
         return _error("invalid_value", "Invalid 'custom_id': empty string.", line, "custom_id")
     if method != "POST":
-        return _error(
-            "invalid_value", f"Invalid value for 'method': {method!r}. Supported values are: 'POST'.", line,
-            "method",
-        )  # fmt: skip
+        message = f"Invalid value for 'method': {method!r}. Supported values are: 'POST'."
+        return _error("invalid_value", message, line, "method")
     if not isinstance(url, str) or url not in BATCH_ENDPOINTS:
         return _error("invalid_url", f"The URL {url!r} is not supported by the Batch API.", line, "url")
     if url != endpoint:
@@ -78,8 +76,8 @@ def _check_line(request: Any, endpoint: str, line: int) -> dict[str, Any] | None
     if not isinstance(body, dict):
         return _error("invalid_type", "Invalid type for 'body': expected an object.", line, "body")
     if not isinstance(body.get("model"), str) or not body["model"]:
-        return _error("missing_required_parameter", "Missing required parameter: 'body.model'.", line,
-                      "body.model")  # fmt: skip
+        message = "Missing required parameter: 'body.model'."
+        return _error("missing_required_parameter", message, line, "body.model")
     return None
 
 
