@@ -72,12 +72,16 @@ def run_checks(
             _one_remote_batch_per_local(conn, ledger),
             _nothing_left_behind(conn, ledger, cleaned),
             _batch_tokens(conn, ledger),
-            _direct_tokens(conn, ledger, sum(result.kills.values())),
+            _direct_tokens(conn, ledger, result.runner_starts * settings.direct_concurrency),
             _cost_consistent(conn, settings),
         ]
     finally:
         conn.close()
-    out.append(_check("signals stop cleanly", result.slow_stops, f"{_soft(result)} SIGINT/SIGTERM stops"))
+    stops = sorted(result.stop_seconds)
+    timing = f", slowest {stops[-1]:.1f} s, median {stops[len(stops) // 2]:.1f} s" if stops else ""
+    out.append(
+        _check("signals stop cleanly", result.slow_stops, f"{_soft(result)} SIGINT/SIGTERM stops{timing}")
+    )
     out.append(
         _check("no runner crashed", result.crashes, f"{len(result.unexpected_exits)} other early exits")
     )
@@ -261,8 +265,10 @@ def _batch_tokens(conn: sqlite3.Connection, ledger: dict[str, Any]) -> Check:
     return _check("batch: true tokens = server ledger", problems, detail)
 
 
-def _direct_tokens(conn: sqlite3.Connection, ledger: dict[str, Any], kills: int) -> Check:
-    """Every answered direct attempt matches a billed call; extra billed calls are explained."""
+def _direct_tokens(conn: sqlite3.Connection, ledger: dict[str, Any], max_lost: int) -> Check:
+    """Every answered direct attempt matches a billed call; extra billed calls are explained: calls in
+    flight when a runner stopped (at most ``max_lost``: the concurrency per runner start), or re-sent
+    after a transient error (the same attempt answered more than once)."""
     rows = conn.execute(
         "SELECT custom_id, status_code, error_code, input_tokens, output_tokens FROM attempts "
         "WHERE mode = 'direct'"
@@ -292,9 +298,14 @@ def _direct_tokens(conn: sqlite3.Connection, ledger: dict[str, Any], kills: int)
             if error_code not in LOST_IN_FLIGHT:
                 problems.append(f"{cid}: {len(made)} calls billed, none recorded ({error_code})")
             lost += len(made)
+    if lost > max_lost:
+        problems.append(
+            f"{lost} answered calls lost in flight, more than the {max_lost} that can be in flight"
+        )
     extra = [billed[0] - recorded[0], billed[1] - recorded[1]]
     detail = (f"billed {billed[0]:,} in / {billed[1]:,} out; recorded {recorded[0]:,} / {recorded[1]:,}; "
-              f"{lost} calls lost to {kills} kills, {resent} re-sent after transient errors "
+              f"{lost} answers lost in flight to stops (bound {max_lost}), {resent} re-sent after "
+              f"transient errors "
               f"({extra[0]:,} / {extra[1]:,} tokens)")  # fmt: skip
     return _check("direct: true tokens = server ledger", problems, detail)
 

@@ -86,6 +86,8 @@ class SoakResult:
     unexpected_exits: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
     slow_stops: list[str] = field(default_factory=list)
+    stop_seconds: list[float] = field(default_factory=list)
+    """How long each SIGINT/SIGTERM took to stop the runner."""
     ledger_summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -250,7 +252,8 @@ class _Soak:
                 for event in plan.due(now - anchor, self._progress_every) if anchor is not None else ():
                     if event == "kill":
                         self._kill(proc, plan.signal, log)
-                        return "killed"
+                        done = "complete" in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                        return "complete" if done else "killed"  # killed after finishing: nothing to do
                     if event == "restart":
                         self._restart_server()
                     elif not self._cancel_one():
@@ -342,6 +345,7 @@ class _Soak:
         self.result.kills[name] += 1
         self.result.kill_progress.append(_progress(self.task_dir, self.config.requests))
         proc.send_signal(sig)
+        sent = time.monotonic()
         if sig is signal.SIGKILL:
             proc.wait()
             for phase in _phases(self.task_dir, self.config.requests):
@@ -363,8 +367,11 @@ class _Soak:
                 if proc.returncode not in (0, 3) and not double:  # a second SIGINT exits at once
                     text = log.read_text(encoding="utf-8", errors="replace")
                     self._note_exit(log, f"{name} → exit {proc.returncode}", text)
+        stopped = time.monotonic() - sent
+        if sig is not signal.SIGKILL:
+            self.result.stop_seconds.append(stopped)
         if self.config.echo:
-            print(f"run {self.result.runner_starts}: {name}", flush=True)
+            print(f"run {self.result.runner_starts}: {name}, stopped in {stopped:.2f} s", flush=True)
 
     def _restart_server(self) -> None:
         self.result.server_restarts += 1
