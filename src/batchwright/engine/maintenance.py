@@ -166,8 +166,15 @@ class Maintenance:
 
     # --- wipes --------------------------------------------------------------------------------
     def wipe_failed(self) -> int:
-        """Failed requests go back to pending with a fresh set of retries; their items to committed."""
+        """Failed requests go back to pending with a fresh set of retries; their items to committed.
+
+        Output rows written for failed items (e.g. a task's ``failed()`` rows) are dropped with them:
+        the retried items write fresh rows.
+        """
         with self.store.transaction() as conn:
+            conn.execute(
+                "DELETE FROM outputs WHERE item_key IN (SELECT key FROM items WHERE state = 'failed')"
+            )
             n = conn.execute(
                 "UPDATE requests SET state = 'pending', retries = 0, last_error = NULL WHERE state = 'failed'"
             ).rowcount
