@@ -92,3 +92,13 @@ def test_oversized_request_body_is_413(tmp_path):
             )
         assert caught.value.status_code == 413 and caught.value.code == "request_too_large"
         assert client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices
+
+
+def test_request_log_names_paths_never_bodies(tmp_path, caplog):
+    secret = "canary-3f9d2a-body-text"
+    config = ServerConfig(data_dir=tmp_path, speed=INSTANT, log_requests=True)
+    with caplog.at_level("INFO", logger="batchwright.server"), run_server(config) as server:
+        client = client_for(server)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": secret}])
+    assert "POST /v1/chat/completions" in caplog.text
+    assert secret not in caplog.text
