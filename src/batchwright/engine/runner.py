@@ -84,7 +84,7 @@ class Runner:
         except _Stop as stop:
             self.summary.reason, self.summary.message = stop.reason, stop.message
             if stop.reason is not StopReason.INTERRUPTED:
-                await delete_pending_files(self.store, self.provider)
+                await self._guard("deleting remote files", delete_pending_files(self.store, self.provider))
         self._fill_counts()
         return self.summary
 
