@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 FINAL = ("succeeded", "failed")
 TERMINAL_BATCH = ("completed", "failed", "expired", "cancelled")
+LOST_LINES = ("malformed", "missing")
+"""Output faults that destroy a line (a duplicated line still arrives)."""
 LOST_IN_FLIGHT = ("lost_in_crash", "interrupted")
 """Error codes of direct attempts whose call was in flight when the runner was killed or stopped."""
 
@@ -234,6 +236,7 @@ def _batch_tokens(conn: sqlite3.Connection, ledger: dict[str, Any]) -> Check:
     problems += [f"{cid} processed {n} times" for cid, n in served.items() if n > 1]
     billed, recorded, unseen = [0, 0], [0, 0], [0, 0]
     unseen_lines = 0
+    lost: Counter[str] = Counter()
     for row in ledger["requests"]:
         if row["kind"] != "batch":
             continue
@@ -246,8 +249,14 @@ def _batch_tokens(conn: sqlite3.Connection, ledger: dict[str, Any]) -> Check:
         remote_id, status, error_code, tin, tout = att
         if remote_id != row["batch_id"]:
             problems.append(f"{row['custom_id']} ran in {row['batch_id']}, recorded for {remote_id}")
-        if status is None:  # no line reached the client: dropped or damaged (retried or requeued)
+        damage = row.get("output_damage")
+        if status is None:  # no line reached the client: the server must have dropped or damaged it
             unseen, unseen_lines = [unseen[0] + tokens[0], unseen[1] + tokens[1]], unseen_lines + 1
+            lost[damage or "none"] += 1
+            if damage not in LOST_LINES:
+                problems.append(f"{row['custom_id']}: its line was delivered intact but never recorded")
+        elif damage in LOST_LINES:
+            problems.append(f"{row['custom_id']}: recorded a result for a line the server {damage}")
         elif (tin or 0, tout or 0) != tokens:
             problems.append(
                 f"{row['custom_id']}: recorded {(tin, tout)} ({status} {error_code}), billed {tokens}"
@@ -261,7 +270,8 @@ def _batch_tokens(conn: sqlite3.Connection, ledger: dict[str, Any]) -> Check:
     if [recorded[0] + unseen[0], recorded[1] + unseen[1]] != billed:
         problems.append(f"totals: recorded {recorded} + unseen {unseen} != billed {billed}")
     detail = (f"billed {billed[0]:,} in / {billed[1]:,} out = recorded {recorded[0]:,} / {recorded[1]:,}"
-              f" + {unseen_lines} lost lines {unseen[0]:,} / {unseen[1]:,}")  # fmt: skip
+              f" + {unseen_lines} lines lost to output faults {unseen[0]:,} / {unseen[1]:,}"
+              f" ({', '.join(f'{k} {n}' for k, n in sorted(lost.items())) or 'none'})")  # fmt: skip
     return _check("batch: true tokens = server ledger", problems, detail)
 
 

@@ -2,10 +2,10 @@
 
 The batch plan mixes every fault kind the local server injects: HTTP errors before and after the action,
 timeouts and connection resets on every Files/Batches endpoint, 429s, batches that fail validation (with
-several codes), expire or stall with partial output, cancels that take a while, per-request 500/429/400
-answers, malformed, duplicated and missing output lines, shuffled output, and an enqueued-token limit that
-forces ``token_limit_exceeded``. The direct plan does the same for the direct endpoint (plus an RPM limit).
-Every rule is probabilistic under the soak's seed.
+several codes), expire or stall with partial output, stay long in finalizing, cancels that take a while,
+per-request 500/429/400 answers, malformed, duplicated and missing output lines, shuffled output, and an
+enqueued-token limit that forces ``token_limit_exceeded``. The direct plan does the same for the direct
+endpoint (plus an RPM limit). Every rule is probabilistic under the soak's seed.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def batch_faults(seed: int) -> dict[str, Any]:
     batches += [
         {"kind": "expire", "after_requests": 7, "probability": 0.04},
         {"kind": "stall", "after_requests": 3, "probability": 0.03},
+        {"kind": "stall_finalizing", "seconds": 1.5, "probability": 0.03},
         {"kind": "slow_cancel", "seconds": 2.0, "probability": 0.3},
     ]
     return {
