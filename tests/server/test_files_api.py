@@ -96,6 +96,8 @@ def test_file_expires_after(tmp_path):
         assert uploaded.id not in [f.id for f in client.files.list()]
         expired = [f for f in server.ledger()["files"] if f["id"] == uploaded.id]
         assert expired[0]["expired"] is True
+        client.files.create(file=("y.jsonl", b"{}\n"), purpose="batch")  # uploads sweep expired content
+        assert not (tmp_path / "files" / uploaded.id).exists()
 
 
 def test_file_too_large_and_storage_quota(tmp_path):

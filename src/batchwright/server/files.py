@@ -89,6 +89,7 @@ async def upload_file(request: Request) -> Response:
         upload.file.seek(0)
         if size > limit:
             raise _too_large(size, limit)
+        state.storage.sweep_expired()
         used = state.storage.used_bytes()
         quota = state.config.storage_quota_bytes
         if used + size > quota:

@@ -122,6 +122,10 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        for leftover in self.tmp_dir.iterdir():  # temp files of uploads/outputs a crash interrupted
+            leftover.unlink(missing_ok=True)
+        self._swept_until = 0.0
+        self.sweep_expired()
         have = {row[1] for row in self.db.execute("PRAGMA table_info(direct_requests)")}
         for column, kind in _DIRECT_ADDED:
             if column not in have:
@@ -215,6 +219,17 @@ class Storage:
         self.db.execute("UPDATE files SET deleted_at = ? WHERE id = ?", (int(time.time()), file_id))
         self.file_path(file_id).unlink(missing_ok=True)
         return True
+
+    def sweep_expired(self) -> None:
+        """Remove the content of files that expired since the last sweep (their rows stay in the ledger)."""
+        now = time.time()
+        rows = self.db.execute(
+            "SELECT id FROM files WHERE deleted_at IS NULL AND expires_at > ? AND expires_at <= ?",
+            (self._swept_until, now),
+        ).fetchall()
+        for (file_id,) in rows:
+            self.file_path(file_id).unlink(missing_ok=True)
+        self._swept_until = now
 
     def used_bytes(self) -> int:
         """Bytes held by live files (for the storage quota)."""
