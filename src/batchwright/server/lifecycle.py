@@ -236,7 +236,6 @@ class BatchRunner:
         batch["request_counts"].update(completed=completed, failed=failed)  # exact after a crash too
         self.storage.save_batch(batch)
         requests = iter_requests(self.storage.batch_input_path(batch_id), done)
-        concurrency = max(1, self.config.upstream_concurrency) if self.config.upstream else 1
         size = self._chunk_size()
         outcome = "done"
         while outcome == "done":
@@ -253,10 +252,10 @@ class BatchRunner:
                 self._answer(batch_id, endpoint, *item, faults.request_status(f"{ordinal}/{item[0]}"))
                 for item in chunk
             ]
-            rows = []
-            for start in range(0, len(calls), concurrency):
-                part = calls[start : start + concurrency]
-                rows += [await part[0]] if len(part) == 1 else await asyncio.gather(*part)
+            if self.config.upstream:  # the upstream backend bounds its own concurrency
+                rows = list(await asyncio.gather(*calls))
+            else:  # the in-process model never waits: awaiting in turn is cheapest
+                rows = [await call for call in calls]
             self.storage.add_results(rows)
             processed += len(rows)
             batch, internal = self._load(batch_id)  # no await since: a cancel cannot be lost
