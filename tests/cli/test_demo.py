@@ -128,3 +128,20 @@ def test_ctrl_c_then_resume(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     snap = read_snapshot(task_dir)
     assert snap.items_done == snap.items_total and len(output_rows(task_dir)) == snap.items_total
+
+
+def test_demo_bad_input_and_dry_run_leave_no_trace(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("max_batch_request: 1\n", encoding="utf-8")
+    assert run_app(["demo", "-d", str(tmp_path / "a"), "--config", str(config)]) == ExitCode.BAD_INPUT
+    assert run_app(["demo", "-d", str(tmp_path / "b"), "--dry-run"]) == ExitCode.DONE
+    assert run_app(["demo", "-d", str(tmp_path / "c"), "--wipe-task"]) == ExitCode.BAD_INPUT  # no --yes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_demo_refuses_another_demos_directory(tmp_path: Path) -> None:
+    task_dir = tmp_path / "d"
+    assert run_app(["demo", "--task", "emotions", "-d", str(task_dir), "--no-run"]) == ExitCode.DONE
+    before = sorted(p.name for p in task_dir.iterdir())
+    assert run_app(["demo", "--task", "unicode", "-d", str(task_dir)]) == ExitCode.BAD_INPUT
+    assert sorted(p.name for p in task_dir.iterdir()) == before

@@ -17,11 +17,11 @@ import typer
 
 from batchwright.cli.app import app
 from batchwright.cli.options import RunOptions, with_run_options
-from batchwright.cli.run import confirm, console, execute, print_plan
+from batchwright.cli.run import confirm, confirm_destructive, console, execute, print_plan
 from batchwright.errors import ConfigError
 from batchwright.private_files import make_private_dir
 from batchwright.tasks.demos import DEMOS
-from batchwright.tasks.run import run_task
+from batchwright.tasks.run import check_owner, run_task
 
 #: The local server's simulated time runs this many times faster than real time.
 DEMO_SPEED = 20.0
@@ -68,9 +68,15 @@ def demo(
     demo_task = DEMOS[task]()
     task_dir = options.task_dir or Path(f"batchwright-demo-{task}")
     options.task_dir = task_dir
+    # Bad input is refused before the local server leaves its directory behind.
+    options.resolve()
+    check_owner(task_dir.absolute(), demo_task.task_name())
+    confirm_destructive(options, task_dir)
     if real or base_url:
         _plan_then_confirm(demo_task, options, real=real)
         report = execute(demo_task, options, default_dir=task_dir)
+    elif options.dry_run or options.no_run:  # nothing is sent: no server needed
+        report = execute(demo_task, options, default_dir=task_dir, defaults=LOCAL_DEFAULTS)
     else:
         with local_server(task_dir) as target:
             report = execute(

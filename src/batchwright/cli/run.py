@@ -42,6 +42,13 @@ def confirm(question: str, options: RunOptions) -> None:
         raise InputError("Not confirmed; nothing was changed.", remedy="Pass --yes to skip the question.")
 
 
+def confirm_destructive(options: RunOptions, task_dir: Path) -> None:
+    """Ask once before the wipes given (then ``options.yes`` is set)."""
+    if options.destructive():
+        confirm(f"{' and '.join(options.destructive())} on {task_dir}: this discards work", options)
+        options.yes = True
+
+
 def instantiate(task_class: type[Task]) -> Task:
     """Make the task object; a task run from the CLI must construct without arguments."""
     try:
@@ -77,8 +84,7 @@ def execute(
         max_bytes=options.export_max_bytes,
     )
     settings = resolved.engine_settings(**{**(defaults or {}), **resolved.settings, **(overrides or {})})
-    if options.destructive():
-        confirm(f"{' and '.join(options.destructive())} on {task_dir}: this discards work", options)
+    confirm_destructive(options, task_dir)
     mode = choose_mode(options.progress, err_console)
 
     def monitor(directory: Path) -> ProgressView:

@@ -146,7 +146,7 @@ def run_task(
         models = [task.response_model] if task.response_model is not None else []
         return Engine(task_dir, current, task_name=name, result_hook=hook, response_models=models, **options)
 
-    _check_owner(task_dir, name)
+    check_owner(task_dir, name)
     existed, new_task = task_dir.exists(), not (task_dir / DB_NAME).exists()
     engine = open_engine(settings)
     sent = discard = False
@@ -209,8 +209,8 @@ def _discard_new_task_dir(task_dir: Path, existed: bool) -> None:
             task_dir.rmdir()
 
 
-def _check_owner(task_dir: Path, name: str) -> None:
-    """Refuse, before touching anything, a directory that another task created."""
+def check_owner(task_dir: Path, name: str) -> None:
+    """Refuse, before touching anything, a directory that another task (not ``name``) created."""
     if not (task_dir / DB_NAME).exists():
         return
     with Store.open(task_dir, readonly=True) as store:
