@@ -162,3 +162,10 @@ class NotATask:
 
 
 not_a_class = 42
+
+
+class NoItems(Good):
+    """An empty input: items() yields nothing."""
+
+    def items(self) -> Iterator[Any]:
+        return iter(())

@@ -214,6 +214,7 @@ CASES: list[Case] = [
          ("no price", "acme-unpriced-7b", "--cost-input")),
     Case("request-too-big-fresh", run("HugeRequest", "--max-batch-bytes", "200000"), ExitCode.BAD_INPUT,
          ("cannot fit any batch", "max_batch_bytes")),
+    Case("items-empty-fresh", run("NoItems"), ExitCode.BAD_INPUT, ("items()", "no items")),
     Case("items-raise-fresh", run("ItemsRaise"), ExitCode.BAD_INPUT, ("items()", "countries.csv")),
     # --- items and requests: existing directory (its database must stay unchanged) ------------
     Case("items-not-items", run("NotAnItem"), ExitCode.BAD_INPUT, ("not a batchwright.item",),

@@ -177,6 +177,11 @@ def run_task(
         if not only_process:
             for chunk in _new_requests(engine, task):
                 report.requests_added += engine.add_requests(chunk)
+            if not report.requests_added and not sum(engine.counts()["items"].values()):
+                raise InputError(
+                    f"{type(task).__name__}.items() yielded no items: there is nothing to do.",
+                    remedy="Check the task's input (an empty input file?); items() must yield Item objects.",
+                )
         sent = True
         with monitor(task_dir) if monitor is not None else contextlib.nullcontext():
             report.summary = engine.run(only_process=only_process, wait=wait)
