@@ -396,6 +396,12 @@ def test_corpus_is_large_and_ids_are_unique() -> None:
     assert len({case.id for case in CASES}) == len(CASES)
 
 
+def test_every_exit_code_of_the_corpus_is_documented() -> None:
+    table = (Path(__file__).parents[2] / "docs" / "cli.md").read_text("utf-8")
+    for code in {case.code for case in CASES}:
+        assert f"\n| {int(code)} | " in table, f"exit code {int(code)} is not in docs/cli.md"
+
+
 @pytest.mark.parametrize("case", params())
 def test_bad_input(
     case: Case,
