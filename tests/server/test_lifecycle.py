@@ -8,6 +8,7 @@ import time
 import openai
 import pytest
 
+from batchwright.errors import ConfigError
 from batchwright.server import INSTANT, ServerConfig, run_server
 
 from .support import (
@@ -247,3 +248,11 @@ def test_async_client_cancel_and_create_after_fault(local_server):
             assert len(errors) == 4
 
     asyncio.run(scenario())
+
+
+def test_one_server_per_data_dir(tmp_path):
+    with run_server(ServerConfig(data_dir=tmp_path, speed=INSTANT)) as server:
+        with pytest.raises(ConfigError, match="in use by another running server"):
+            run_server(ServerConfig(data_dir=tmp_path, speed=INSTANT)).__enter__()
+        server.restart()  # the lock is released on stop and taken again on start
+        assert client_for(server).files.list().data == []

@@ -9,6 +9,7 @@ Usage from Python::
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -27,6 +28,7 @@ from batchwright.server.app import create_app
 from batchwright.server.config import ServerConfig
 from batchwright.server.faults import FaultPlan, load_fault_plan
 from batchwright.server.gate import TRANSPORT_KEY
+from batchwright.server.storage import lock_data_dir
 
 STARTUP_SECONDS = 30.0
 SHUTDOWN_SECONDS = 15.0
@@ -94,6 +96,7 @@ def prepare_data_dir(config: ServerConfig) -> None:
             f"Cannot use {path} as the server's data dir: {os_error_reason(error)}.",
             remedy="Choose a --data-dir that can be created and written.",
         ) from None
+    os.close(lock_data_dir(path))  # fail now, clearly, if another server holds it
 
 
 class RunningServer:

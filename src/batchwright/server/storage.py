@@ -7,6 +7,7 @@ are rows keyed by ``(batch_id, line)``, so a restarted server resumes a batch wh
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from batchwright.errors import ConfigError
 from batchwright.private_files import make_private_dir
 
 _SCHEMA = """
@@ -107,11 +109,26 @@ def file_object(row: sqlite3.Row | tuple) -> dict[str, Any]:
     }
 
 
+def lock_data_dir(root: Path) -> int:
+    """Hold the data dir's lock (one server per data dir); returns the lock's file descriptor."""
+    fd = os.open(root / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(
+            f"The data dir {root} is in use by another running server.",
+            remedy="Stop that server, or give this one another --data-dir.",
+        ) from None
+    return fd
+
+
 class Storage:
     """SQLite database and file store in one private directory. Not thread-safe: use from one loop."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = _private_dir(Path(data_dir))
+        self._lock = lock_data_dir(self.root)
         self.files_dir = _private_dir(self.root / "files")
         self.tmp_dir = _private_dir(self.root / "tmp")
         self.batch_inputs_dir = _private_dir(self.root / "batch_inputs")
@@ -132,8 +149,9 @@ class Storage:
                 self.db.execute(f"ALTER TABLE direct_requests ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and release the data dir."""
         self.db.close()
+        os.close(self._lock)
 
     # -- files -------------------------------------------------------------------------------------
 
