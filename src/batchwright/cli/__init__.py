@@ -5,6 +5,7 @@ Importing this package registers every command module on :data:`batchwright.cli.
 
 from batchwright.cli import (
     demo,  # noqa: F401  (registers the command)
+    jobs,  # noqa: F401  (registers the commands)
     run,  # noqa: F401  (registers the command)
     serve,  # noqa: F401  (registers the command)
     status,  # noqa: F401  (registers the command)
