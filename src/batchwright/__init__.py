@@ -19,6 +19,7 @@ from batchwright.errors import BatchwrightError, ExitCode
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Completion": "batchwright.jobs.complete",
     "EngineSettings": "batchwright.config",
     "ExportSpec": "batchwright.tasks.export",
     "Item": "batchwright.tasks.api",
@@ -29,6 +30,7 @@ _LAZY = {
     "TaskError": "batchwright.tasks.api",
     "TaskMeta": "batchwright.tasks.api",
     "TaskRunReport": "batchwright.tasks.run",
+    "complete_many": "batchwright.jobs.complete",
     "run_task": "batchwright.tasks.run",
 }
 
