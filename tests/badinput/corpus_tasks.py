@@ -169,3 +169,13 @@ class NoItems(Good):
 
     def items(self) -> Iterator[Any]:
         return iter(())
+
+
+class MetaNotJson(Good):
+    """Task-specific metadata that JSON cannot hold."""
+
+    default_meta = TaskMeta(model="gpt-4o-mini", max_completion_tokens=400, lookup=object())
+
+
+class NameNotAString(Good):
+    name = 123  # type: ignore[assignment]

@@ -109,6 +109,12 @@ def db_is_a_directory(task_dir: Path) -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def export_dir_exists(task_dir: Path) -> Iterator[None]:
+    (task_dir.parent / "out.jsonl").mkdir()
+    yield
+
+
 GOOD_LINE = (
     b'{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", '
     b'"body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}\n'
@@ -204,6 +210,8 @@ CASES: list[Case] = [
          ("default_meta", "batchwright.taskmeta")),
     Case("task-response-model-wrong", run("ResponseModelNotPydantic"), ExitCode.BAD_INPUT,
          ("response_model", "basemodel")),
+    Case("task-meta-not-json", run("MetaNotJson"), ExitCode.BAD_INPUT, ("metadata", "json", "object")),
+    Case("task-name-not-a-string", run("NameNotAString"), ExitCode.BAD_INPUT, ("name must be a string",)),
     Case("task-needs-arguments", run("NeedsArguments"), ExitCode.BAD_INPUT, ("without arguments", "source")),
     Case("task-dir-of-another-task", run("OtherTask"), ExitCode.BAD_INPUT,
          ("belongs to task 'corpus'", "somebody-else"), state="existing"),
@@ -272,6 +280,8 @@ CASES: list[Case] = [
     Case("read-only-new-task-dir", run("Good"), ExitCode.BAD_INPUT,
          ("task directory", "read-only file system"),
          setup=read_only_mount),
+    Case("export-is-a-directory", run("Good", "--export", "{tmp}/out.jsonl"), ExitCode.BAD_INPUT,
+         ("export path", "is a directory"), state="existing", setup=export_dir_exists),
     Case("export-under-a-file", run("Good", "--export", "{tmp}/plain-file/out.jsonl"), ExitCode.BAD_INPUT,
          ("export", "not a directory"), state="existing", files={"plain-file": "x"}),
     # --- input files: batchwright tokens FILE.jsonl -------------------------------------------

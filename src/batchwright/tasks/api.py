@@ -136,6 +136,11 @@ class Task:
     @classmethod
     def check_definition(cls) -> None:
         """Raise :class:`TaskDefinitionError` when the class lacks a required method or attribute."""
+        if not isinstance(cls.name, str):
+            raise TaskDefinitionError(
+                f"{cls.__qualname__}.name must be a string, not a {type(cls.name).__name__}.",
+                remedy="Set name = 'my-task' (or leave it out to use the class name).",
+            )
         required = cls._required_methods()
         missing = [name for name in required if getattr(getattr(cls, name), "_abstract", False)]
         if missing:

@@ -91,7 +91,13 @@ def atomic_writer(path: Path, *, binary: bool = False) -> Iterator[IO[Any]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as error:
+            raise InputError(
+                f"Cannot write the export {str(path)!r}: {os_error_reason(error)}.",
+                remedy="Choose another export path; the output is safe in the task database.",
+            ) from None
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             stale.unlink(missing_ok=True)  # left by an export that was killed mid-write
         _fsync_dir(path.parent)

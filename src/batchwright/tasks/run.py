@@ -88,6 +88,11 @@ def export_specs(
     for entry in task.exports if exports is None else exports:
         spec = entry if isinstance(entry, ExportSpec) else ExportSpec(Path(entry))
         path = spec.path if spec.path.is_absolute() else task_dir / spec.path
+        if path.is_dir():
+            raise ConfigError(
+                f"The export path {str(path)!r} is a directory.",
+                remedy="Give a file name ending in .jsonl, .json, .csv or .parquet.",
+            )
         fmt = spec.resolved_format()
         split = fmt is ExportFormat.JSONL
         specs.append(
@@ -248,8 +253,15 @@ def _resolve_meta(
         except ValueError as error:
             raise ConfigError(f"Invalid task metadata: {error}", remedy="Fix the metadata flags.") from None
         meta.opinion_policy()  # validates min/max opinions and confidence together
+        try:
+            stored_meta = meta.model_dump(mode="json")
+        except ValueError as error:  # pydantic's serialisation error: a field that JSON cannot hold
+            raise TaskDefinitionError(
+                f"The task metadata cannot be stored as JSON: {error}",
+                remedy="Give the task's default_meta only JSON values: str, number, bool, list, dict.",
+            ) from None
         if write:
-            engine.set_task_meta(meta.model_dump(mode="json"))
+            engine.set_task_meta(stored_meta)
         return meta
     differing = {key: value for key, value in overrides.items() if stored.get(key) != value}
     if differing:
