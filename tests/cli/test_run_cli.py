@@ -141,9 +141,12 @@ def test_destructive_options_need_yes(cli: Any, tmp_path: Path, capsys: pytest.C
     assert read_snapshot(tmp_path / "t").items == {}
 
 
-def test_metadata_flags_and_reinit(cli: Any, tmp_path: Path) -> None:
+def test_metadata_flags_and_reinit(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli("--temperature", "0.9", "--no-run") == ExitCode.DONE
     assert read_snapshot(tmp_path / "t").meta["temperature"] == 0.9
+    monkeypatch.setenv("BATCHWRIGHT_TEMPERATURE", "0.90")  # the same value, as text: not a change
+    assert cli("--no-run") == ExitCode.DONE
+    monkeypatch.delenv("BATCHWRIGHT_TEMPERATURE")
     assert cli("--model", "gpt-4o") == ExitCode.BAD_INPUT
     assert read_snapshot(tmp_path / "t").meta["model"] == "gpt-4o-mini"
     assert cli("--model", "gpt-4o", "--reinit-meta", "--no-run") == ExitCode.DONE

@@ -263,7 +263,11 @@ def _resolve_meta(
         if write:
             engine.set_task_meta(stored_meta)
         return meta
-    differing = {key: value for key, value in overrides.items() if stored.get(key) != value}
+    try:  # compare validated values: "0.7" from the environment equals a stored 0.7
+        asked = meta_cls(**{**stored, **overrides}).model_dump(mode="json")
+    except ValueError as error:
+        raise ConfigError(f"Invalid task metadata: {error}", remedy="Fix the metadata flags.") from None
+    differing = {key: asked[key] for key in overrides if stored.get(key) != asked[key]}
     if differing:
         shown = ", ".join(f"{k}={v!r} (stored: {stored.get(k)!r})" for k, v in differing.items())
         raise ConfigError(
