@@ -21,8 +21,8 @@ REQUESTS = 1_000
 def _configs(tmp_path) -> list[SoakConfig]:
     common = {"requests": REQUESTS, "seed": 11, "deadline": 240.0, "window": 2.0}
     return [
-        SoakConfig(tmp_path / "batch", mode="batch", kills=7, server_restarts=1, cancels=2, **common),
-        SoakConfig(tmp_path / "direct", mode="direct", kills=5, server_restarts=1, **common),
+        SoakConfig(tmp_path / "batch", mode="batch", kills=6, server_restarts=1, cancels=2, **common),
+        SoakConfig(tmp_path / "direct", mode="direct", kills=4, server_restarts=1, **common),
     ]
 
 

@@ -97,8 +97,8 @@ def direct_faults(seed: int) -> dict[str, Any]:
 
 
 def batch_size(requests: int) -> int:
-    """Requests per batch: about 50 batches for the whole task (20..500)."""
-    return max(20, min(500, requests // 50))
+    """Requests per batch: about 100 batches per task (20..500), so progress comes in small steps."""
+    return max(20, min(500, requests // 100))
 
 
 def server_config(
@@ -122,5 +122,5 @@ def engine_settings(mode: str, requests: int, base_url: str) -> EngineSettings:
     if mode == "direct":
         return EngineSettings(**common, force_direct=True, direct_concurrency=16)
     return EngineSettings(
-        **common, max_batch_requests=batch_size(requests), max_remote_batches=12, min_batch_requests=10
+        **common, max_batch_requests=batch_size(requests), max_remote_batches=8, min_batch_requests=10
     )
