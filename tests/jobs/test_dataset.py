@@ -12,6 +12,7 @@ import yaml
 
 from batchwright.errors import ExitCode
 from batchwright.jobs.dataset import DatasetTask, load_dataset_spec
+from batchwright.monitor.snapshot import read_snapshot
 from batchwright.tasks.api import Item
 
 from .support import cli, read_jsonl, server_flags
@@ -73,6 +74,10 @@ def test_csv_job_output_joined_to_rows(
         cli("dataset", str(job), *server_flags(local_server)) == ExitCode.DONE
     )  # nothing left: nothing sent
     assert len(local_server.ledger()["requests"]) == 7
+    # delete-tasks: forget every item and output; the next run would start from scratch
+    assert cli("dataset", str(job), *server_flags(local_server), "--wipe-task", "--yes", "--no-run") == 0
+    snap = read_snapshot(task_dir)
+    assert sum(snap.items.values()) == 0 and snap.outputs == 0
 
 
 def test_request_shape(tmp_path: Path) -> None:

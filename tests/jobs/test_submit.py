@@ -9,7 +9,7 @@ import pytest
 
 from batchwright.errors import ExitCode
 from batchwright.jobs.batchfile import BatchFileError
-from batchwright.jobs.file_job import submit_batch_files
+from batchwright.jobs.file_job import BatchFileTask, submit_batch_files
 
 from .support import chat_line, cli, read_jsonl, server_flags, write_jsonl
 
@@ -108,3 +108,20 @@ def test_bad_input_rejected_up_front(
     assert not job.exists() and local_server.ledger()["files"] == []
     with pytest.raises(BatchFileError):
         submit_batch_files([write_jsonl(tmp_path / "x.jsonl", ["{"])], job)
+
+
+def test_a_body_no_longer_cached_is_read_again_from_its_file(tmp_path: Path) -> None:
+    lines = [chat_line(f"c{i}", f"text {i}") for i in range(4)]
+    path = write_jsonl(tmp_path / "a.jsonl", lines)
+    task = BatchFileTask([path])
+    task.check()
+    items = list(task.items())
+    fresh = BatchFileTask([path])  # nothing cached: every body comes from the file at its offset
+    assert [fresh.request(item) for item in reversed(items)] == [line["body"] for line in reversed(lines)]
+    assert [task.request(item) for item in items] == [line["body"] for line in lines]
+    write_jsonl(path, lines[1:])  # the file changed under the job: another request at that offset
+    with pytest.raises(BatchFileError, match="'c1' is no longer there"):
+        fresh.request(items[1])
+    path.write_text("", "utf-8")
+    with pytest.raises(BatchFileError, match="'c2' is no longer there"):
+        fresh.request(items[2])

@@ -97,18 +97,26 @@ def read_batch_files(paths: Iterable[str | Path]) -> Iterator[BatchLine]:
         yield from read_batch_file(path)
 
 
-def read_line_at(path: Path, lineno: int, offset: int) -> BatchLine:
-    """Re-read the line that starts at byte ``offset`` of ``path`` (it must still be the same request)."""
+def read_line_at(path: Path, lineno: int, offset: int, custom_id: str) -> BatchLine:
+    """Re-read the request ``custom_id`` from line ``lineno`` at byte ``offset`` of ``path``; a file that
+    changed since (another request or none there) raises :class:`BatchFileError`."""
+    changed = BatchFileError(
+        f"{path}, line {lineno}: the request {custom_id!r} is no longer there (the file changed).",
+        remedy="Restore the file as it was when the job started (or start a new job directory).",
+    )
     try:
         with path.open("rb") as handle:
             handle.seek(offset)
             raw = handle.readline()
-    except OSError as error:
-        raise BatchFileError(
-            f"Cannot re-read {str(path)!r}: {os_error_reason(error)}.",
-            remedy="Keep the batch files in place until the job is done.",
-        ) from None
-    return parse_line(path, lineno, offset, raw)
+    except OSError:
+        raise changed from None
+    try:
+        line = parse_line(path, lineno, offset, raw)
+    except BatchFileError:
+        raise changed from None
+    if line.custom_id != custom_id:
+        raise changed
+    return line
 
 
 class UniqueIds:

@@ -74,7 +74,7 @@ class BatchFileTask(Task):
     @staticmethod
     def _reread(item: Item) -> BatchLine:
         data = item.data
-        return read_line_at(Path(data["file"]), data["line"], data["offset"])
+        return read_line_at(Path(data["file"]), data["line"], data["offset"], item.key)
 
     def process(self, item: Item, result: Result) -> Row:
         return {"custom_id": item.key, "response": {"status_code": 200, "body": result.body}, "error": None}
