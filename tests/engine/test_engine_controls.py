@@ -203,3 +203,13 @@ def test_iter_results_pages_final_outcomes_in_commit_order(local_server, tmp_pat
         assert failed.status_code == 400 and failed.error_code == "invalid_request"
         assert all(json.loads(r.response)["custom_id"] == r.custom_id for r in results)
         assert list(engine.iter_results(after_id=results[-2].attempt_id)) == results[-1:]
+
+
+def test_wipe_failed_leaves_failed_samples_of_succeeded_items_alone(local_server, tmp_path):
+    local_server.set_faults({"requests": [{"status": 400, "first": 1}]})
+    with Engine(tmp_path, settings(local_server, min_pass_ratio=0)) as engine:
+        engine.add_requests([chat(1), chat(1, text="a second sample of item 1")])
+        engine.run()
+        assert engine.counts()["requests"] == {"failed": 1, "succeeded": 1}
+        assert engine.counts()["items"] == {"succeeded": 1}
+        assert engine.wipe_failed() == 0  # re-sending it would cost money for nothing

@@ -1,7 +1,7 @@
 """Collecting finished batches: download output and error files, match lines, commit in one transaction.
 
 Lines are matched by ``custom_id`` (order is never assumed). Duplicate and unknown ids are logged and
-ignored; ids missing from both files are retried (or requeued for expired/cancelled batches). Expired and
+ignored; ids missing from both files are retried (a counted retry). Expired and
 cancelled batches keep every finished result. A batch that failed with ``token_limit_exceeded`` puts its
 requests back to pending without using a retry and shrinks that model's enqueued-token budget.
 """
@@ -129,7 +129,7 @@ class BatchCollector:
                             result.stats.add(self.committer.commit(chunk))
                             chunk = []
             result.missing = len(expected)
-            chunk.extend((att, self._missing(att, remote.status)) for att in expected.values())
+            chunk.extend((att, self._missing(att)) for att in expected.values())
             if chunk:
                 result.stats.add(self.committer.commit(chunk))
             self._close_batch(batch_id, remote, result)
@@ -140,10 +140,9 @@ class BatchCollector:
         return result
 
     @staticmethod
-    def _missing(att: OpenAttempt, status: str) -> Outcome:
-        if status in ("expired", "cancelled"):
-            code = "batch_expired" if status == "expired" else "batch_cancelled"
-            return Outcome(att.attempt_id, Kind.REQUEUE, None, code, f"no result: the batch was {status}")
+    def _missing(att: OpenAttempt) -> Outcome:
+        # Unrun requests of expired/cancelled batches come as batch_expired/batch_cancelled error lines, so
+        # an id in neither file is a dropped or damaged line, whatever the batch status: a counted retry.
         return Outcome(
             att.attempt_id, Kind.RETRY, None, "missing_result", "no line for this request in the results"
         )

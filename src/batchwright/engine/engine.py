@@ -212,14 +212,16 @@ class Engine:
     async def _run(self, only_process: bool, wait: bool) -> RunSummary:
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        provider = self._provider_factory(self.settings)
-        uninstall = self._install_signals()
+        uninstall = self._install_signals()  # first: a signal while the client is built stops cleanly too
+        provider = None
         try:
+            provider = self._provider_factory(self.settings)
             runner = self._runner(provider)
             return await runner.run(only_process=only_process, wait=wait)
         finally:
             uninstall()
-            await provider.aclose()
+            if provider is not None:
+                await provider.aclose()
             self._loop = None
 
     def _runner(self, provider: Provider) -> Runner:

@@ -166,7 +166,8 @@ class Maintenance:
 
     # --- wipes --------------------------------------------------------------------------------
     def wipe_failed(self) -> int:
-        """Failed requests go back to pending with a fresh set of retries; their items to committed.
+        """Failed requests of failed items (or without an item) go back to pending with a fresh set of
+        retries; their items to committed. Failed requests of items that succeeded anyway stay as they are.
 
         Output rows written for failed items (e.g. a task's ``failed()`` rows) are dropped with them:
         the retried items write fresh rows.
@@ -176,7 +177,9 @@ class Maintenance:
                 "DELETE FROM outputs WHERE item_key IN (SELECT key FROM items WHERE state = 'failed')"
             )
             n = conn.execute(
-                "UPDATE requests SET state = 'pending', retries = 0, last_error = NULL WHERE state = 'failed'"
+                "UPDATE requests SET state = 'pending', retries = 0, last_error = NULL "
+                "WHERE state = 'failed' AND (item_key IS NULL "
+                "OR item_key IN (SELECT key FROM items WHERE state = 'failed'))"
             ).rowcount
             conn.execute("UPDATE items SET state = 'committed', last_error = NULL WHERE state = 'failed'")
         return n
