@@ -180,14 +180,14 @@ def test_multi_opinion_resumes_after_wipe_requests(tmp_path: Path, target: dict)
 def test_multi_opinion_with_failing_requests_and_wipe_failed(
     tmp_path: Path, target: dict, local_server: Any
 ) -> None:
-    local_server.set_faults({"seed": 7, "requests": [{"status": 400, "probability": 0.5}]})
+    local_server.set_faults({"seed": 7, "requests": [{"status": 400, "probability": 0.8}]})
     report = run_task(EmotionsTask(), tmp_path / "e", max_retries=0, min_pass_ratio=0.0, **target)
     assert report.complete
     out = {r["key"]: r for r in rows(tmp_path / "e" / "output.jsonl")}
     assert len(out) == 45  # one row per utterance, concluded or failed
     failed = [r for r in out.values() if "error" in r]
     concluded = [r for r in out.values() if "error" not in r]
-    assert concluded and all(1 <= r["opinions"] <= 5 for r in concluded)
+    assert failed and concluded and all(1 <= r["opinions"] <= 5 for r in concluded)
     snap = read_snapshot(tmp_path / "e")
     assert snap.items.get("failed", 0) == len(failed) and snap.requests.get("failed", 0) > 0
     local_server.set_faults(None)
