@@ -107,6 +107,12 @@ def test_request_shape(tmp_path: Path) -> None:
         "response_format": {"type": "json_object"},
     }
     assert spec.meta().model == "gpt-4o"
+    literal = load_dataset_spec(
+        _job(tmp_path / "j2.yaml", input_file="x.csv", id_column="id", prompt='Say {{"v": 1}} about {a}')
+    )
+    assert DatasetTask(literal).request(Item("1", {"id": "1", "a": "A"}))["messages"][0]["content"] == (
+        'Say {"v": 1} about A'
+    )
 
 
 def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
@@ -143,6 +149,7 @@ def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
         ),
         ({"input_file": "in.csv", "id_column": "ident", "prompt": "p"}, None, "no column 'ident'"),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "{nope}"}, None, "no column 'nope'"),
+        ({"input_file": "in.csv", "id_column": "id", "prompt": "as {json"}, None, "not a valid template"),
         (
             {"input_file": "in.csv", "id_column": "id", "prompt": "p"},
             [{"id": "1", "t": "a"}, {"id": "1", "t": "b"}],

@@ -102,6 +102,7 @@ def test_a_request_over_the_limit_and_bad_limits(tmp_path: Path) -> None:
         cli("split", str(path), "--max-tokens", "0", "--out-dir", str(tmp_path / "o")) == ExitCode.BAD_INPUT
     )
     assert cli("split", str(tmp_path / "missing.jsonl")) == ExitCode.BAD_INPUT
+    assert cli("split", str(path), "--out-dir", str(path / "under-a-file")) == ExitCode.BAD_INPUT
     empty = write_jsonl(tmp_path / "e.jsonl", [""])
     assert cli("split", str(empty), "--out-dir", str(tmp_path / "o")) == ExitCode.BAD_INPUT
     assert not any((tmp_path / "o").iterdir())

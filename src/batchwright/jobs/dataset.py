@@ -139,6 +139,13 @@ def load_dataset_spec(job_file: str | Path) -> DatasetSpec:
     }
     spec = spec.model_copy(update=updates)
     spec.meta()
+    try:
+        spec.template_fields()
+    except ValueError as error:
+        raise ConfigError(
+            f"The prompt of {str(path)!r} is not a valid template ({error}).",
+            remedy="Write {column} for a column's value and {{ or }} for a literal brace.",
+        ) from None
     return spec
 
 
@@ -222,7 +229,8 @@ class DatasetTask(Task):
             raise InputError(
                 f"{self.spec.input_file}, row {number}: no column {', '.join(map(repr, missing))} "
                 f"(columns: {', '.join(map(repr, row))}).",
-                remedy="Fix the column names in the job file.",
+                remedy="Fix the column names in the job file ({column} in the prompt names a column; "
+                "write {{ and }} for literal braces).",
             )
         key = row[self.spec.id_column]
         if key is None or str(key) == "":

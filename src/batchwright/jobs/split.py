@@ -202,6 +202,12 @@ def split_batch_files(
                 "The batch files hold no requests; nothing was written.", remedy="Check the input files."
             )
         return SplitReport(writer.publish())
+    except OSError as error:
+        writer.discard()
+        raise InputError(
+            f"Cannot write the shards in {str(out)!r}: {os_error_reason(error)}.",
+            remedy="Free some space or choose another --out-dir; nothing was written.",
+        ) from None
     except BaseException:
         writer.discard()
         raise
