@@ -117,7 +117,10 @@ def test_latency_on_direct_endpoint(local_server):
     )
     started = time.monotonic()
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    answered = time.time()
     assert time.monotonic() - started >= 0.3
+    [entry] = local_server.ledger()["requests"]
+    assert entry["arrived_at"] <= answered - 0.3  # arrival is stamped before the latency
     started = time.monotonic()
     client.files.list()
     assert time.monotonic() - started < 0.3

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from batchwright.server.api_errors import APIError, json_response
 from batchwright.server.batches import json_object
 from batchwright.server.faults import DIRECT_ENDPOINTS
+from batchwright.server.gate import ARRIVED_KEY
 from batchwright.server.state import ServerState
 from batchwright.server.storage import new_id
 from batchwright.server.usage import usage_of
@@ -21,7 +22,7 @@ router = APIRouter()
 async def direct_request(request: Request) -> Response:
     """Answer one model request through the backend, after the RPM/TPM limits (if any)."""
     state: ServerState = request.app.state.server
-    arrived = time.time()
+    arrived = request.scope.get(ARRIVED_KEY) or time.time()
     client_request_id = request.headers.get("x-client-request-id")
     url = request.scope["path"]
     body = await json_object(request)

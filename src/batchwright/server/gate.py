@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import struct
+import time
 from typing import Any
 
 from batchwright.server.api_errors import error_body
@@ -22,6 +23,7 @@ from batchwright.server.state import ServerState
 logger = logging.getLogger("batchwright.server")
 
 TRANSPORT_KEY = "batchwright.transport"
+ARRIVED_KEY = "batchwright.arrived_at"
 
 _INJECTED = {
     429: ("Rate limit reached for requests (injected fault).", "requests", "rate_limit_exceeded"),
@@ -92,6 +94,7 @@ class Gate:
         if not path.startswith(("/v1/", "/_admin/")) and path != "/v1":
             path = "/v1" + path
             scope = dict(scope, path=path, raw_path=path.encode())
+        scope[ARRIVED_KEY] = time.time()  # before any latency fault or rate limit (for the ledger)
         if not self._authorised(scope):
             await self._unauthorised(scope, send)
             return
