@@ -56,7 +56,7 @@ def test_seed_example_in_input_order_with_progress_and_usage(local_server: Any, 
         max_completion_tokens=200,
         temperature=0,
         seed=42,
-        max_batch_requests=2,
+        batch_size=2,  # the seed library's name for max_batch_requests
         min_batch_requests=1,
         progress="plain",
         console=Console(file=out, width=200),
@@ -125,3 +125,9 @@ def test_bad_inputs(tmp_path: Path, cache_dir: Path, inputs: list[Any], problem:
     with pytest.raises(ConfigError, match=problem):
         batchwright.complete_many(inputs, base_url="http://127.0.0.1:9", api_key="k", task_dir=tmp_path / "t")
     assert not (tmp_path / "t").exists() and not cache_dir.exists()
+
+
+def test_a_misspelt_setting_is_not_sent_as_a_body_parameter(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'max_batch_requests'"):
+        batchwright.complete_many(["hi"], task_dir=tmp_path / "t", max_batch_request=5)
+    assert not (tmp_path / "t").exists()

@@ -18,6 +18,7 @@ directory stays (and resumes) like any task's.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -140,6 +141,25 @@ class _CompletionsTask(Task):
         return {"id": item.key, "text": None, "response": None, "parsed": None, "error": error}
 
 
+def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Engine settings and request-body parameters among ``options`` (``batch_size`` is the seed
+    library's name for ``max_batch_requests``); a near miss of a setting's name is refused."""
+    options = dict(options)
+    if "batch_size" in options:
+        options["max_batch_requests"] = options.pop("batch_size")
+    settings = {k: v for k, v in options.items() if k in EngineSettings.model_fields}
+    body = {k: v for k, v in options.items() if k not in settings}
+    for name in body:
+        close = difflib.get_close_matches(name, EngineSettings.model_fields, n=1, cutoff=0.85)
+        if close:
+            raise ConfigError(
+                f"{name!r} is not an engine setting (did you mean {close[0]!r}?), and would be sent in every "
+                "request body.",
+                remedy=f"Write {close[0]}=...; other keywords (seed, response_format...) go to the body.",
+            )
+    return settings, body
+
+
 def cache_root() -> Path:
     """Where :func:`complete_many` keeps unnamed work: ``$BATCHWRIGHT_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/batchwright``, else ``~/.cache/batchwright``."""
@@ -193,8 +213,7 @@ def complete_many(
         conversations[key] = messages
     if not conversations:
         return Completions([], None, [])
-    settings_values = {k: v for k, v in options.items() if k in EngineSettings.model_fields}
-    body = {k: v for k, v in options.items() if k not in settings_values}
+    settings_values, body = _split_options(options)
     for name, value in (("base_url", base_url), ("api_key", api_key)):
         if value is not None:
             settings_values[name] = value
