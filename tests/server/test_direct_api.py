@@ -28,6 +28,10 @@ def test_every_direct_endpoint_sync(local_server):
     completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once", max_tokens=5)
     assert completion.choices[0].text is not None
     assert "gpt-4o-mini" in {model.id for model in client.models.list()}
+    assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("no-such-model")
+    assert caught.value.code == "model_not_found"
     ledger = local_server.ledger()
     direct = [r for r in ledger["requests"] if r["kind"] == "direct"]
     assert [r["url"] for r in direct] == [

@@ -56,3 +56,20 @@ async def list_models(request: Request) -> Response:
     """The models the backend serves."""
     answer = await request.app.state.server.backend.respond("/v1/models", {})
     return json_response(answer.body, answer.status_code)
+
+
+@router.get("/v1/models/{model_id}")
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    """One model of the backend's list (404 ``model_not_found`` otherwise)."""
+    answer = await request.app.state.server.backend.respond("/v1/models", {})
+    if answer.status_code != 200:
+        return json_response(answer.body, answer.status_code)
+    for model in answer.body.get("data", []):
+        if model.get("id") == model_id:
+            return json_response(model)
+    raise APIError(
+        404,
+        f"The model '{model_id}' does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
