@@ -199,6 +199,7 @@ class _Soak:
             base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=10
         )
         self.kills_left = config.kills
+        self.deadline_at = math.inf
         per_kill = max(1, config.kills // 10)
         self.restarts_left = config.server_restarts if config.server_restarts is not None else per_kill
         cancels = config.cancels if config.cancels is not None else per_kill
@@ -212,7 +213,8 @@ class _Soak:
     def drive(self, started: float) -> bool:
         """Start, kill and restart the runner until the task completes; True when it did."""
         quiet = 0
-        while time.monotonic() - started < self.config.deadline:
+        self.deadline_at = started + self.config.deadline
+        while time.monotonic() < self.deadline_at:
             outcome = self._one_run()
             if outcome == "complete":
                 return True
@@ -244,6 +246,10 @@ class _Soak:
         start_progress = _progress(self.task_dir, self.config.requests)
         try:
             while proc.poll() is None:
+                if time.monotonic() > self.deadline_at:  # a hung runner fails the soak, not the caller
+                    proc.kill()
+                    proc.wait()
+                    return "exited"
                 now = time.monotonic() - begin
                 if running_at is None and b"running" in log.read_bytes():
                     running_at = now
@@ -393,6 +399,7 @@ class _Soak:
 
     def cleanup(self) -> int | None:
         """Run the runner's cleanup once (faults off); the number of remote objects it swept, or None."""
+        self.client.close()
         proc, log = self._spawn("cleanup")
         try:
             proc.wait(300)
