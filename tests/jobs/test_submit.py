@@ -42,9 +42,13 @@ def test_submit_resume_and_never_pay_twice(
     assert cli(*argv, "--session-max-requests", "6") == ExitCode.WORK_LEFT
     partial = read_jsonl(job / "results.jsonl")
     assert 0 < len(partial) <= 6 and _billed(local_server) == len(partial)
-    assert cli(*argv) == ExitCode.DONE
+    assert cli(*argv, "--results-per-file") == ExitCode.DONE
     assert "results:" in capsys.readouterr().out
     results = read_jsonl(job / "results.jsonl")
+    per_file = [read_jsonl(tmp_path / f"part{n}.output.jsonl") for n in (1, 2)]
+    assert sorted(r["custom_id"] for r in per_file[0]) == sorted(f"q{i}" for i in range(12))
+    assert sorted(r["custom_id"] for r in per_file[1]) == sorted(f"r{i}" for i in range(8))
+    assert sorted(per_file[0] + per_file[1], key=str) == sorted(results, key=str)
     by_id = {row["custom_id"]: row for row in results}
     assert len(results) == 20 and set(by_id) == {f"q{i}" for i in range(12)} | {f"r{i}" for i in range(8)}
     assert all(set(row) == {"custom_id", "response", "error"} for row in results)

@@ -18,7 +18,7 @@ from batchwright.cli.app import app
 from batchwright.cli.options import RunOptions, with_run_options
 from batchwright.cli.run import execute
 from batchwright.jobs.dataset import DatasetTask, load_dataset_spec
-from batchwright.jobs.file_job import BatchFileTask, export_results
+from batchwright.jobs.file_job import BatchFileTask, export_results, export_results_per_file
 from batchwright.jobs.split import API_MAX_BYTES, API_MAX_REQUESTS, split_batch_files
 from batchwright.tasks.run import TaskRunReport
 
@@ -57,6 +57,9 @@ def submit(
     results: Path | None = typer.Option(
         None, "--results", help="Results file (default: results.jsonl; relative paths are in the task dir)."
     ),
+    per_file: bool = typer.Option(
+        False, "--results-per-file", help="Also write each file's results next to it: NAME.output.jsonl."
+    ),
     options: RunOptions | None = None,
 ) -> None:
     """Run the requests of batch-format JSONL files as one resumable job; results by custom_id."""
@@ -64,7 +67,11 @@ def submit(
     task = BatchFileTask(files)
     task.check()
     report = execute(task, options, default_dir=Path(f"batchwright-{files[0].stem}"))
-    _export(report, results)
+    before = len(report.exports)
+    export_results(report, results)
+    if per_file:
+        export_results_per_file(report, task.paths)
+    _finish(report, before)
 
 
 @app.command()
@@ -81,13 +88,13 @@ def dataset(
     task = DatasetTask(spec)
     task.check()
     report = execute(task, options, default_dir=spec.default_task_dir(job), defaults=spec.engine_defaults())
-    _export(report, spec.output_path(), drop=task.added_columns())
-
-
-def _export(report: TaskRunReport, results: Path | None, *, drop: tuple[str, ...] = ("key",)) -> None:
-    """Write the job's results file, name it, and exit with the run's code."""
     before = len(report.exports)
-    export_results(report, results, drop=drop)
+    export_results(report, spec.output_path(), drop=task.added_columns())
+    _finish(report, before)
+
+
+def _finish(report: TaskRunReport, before: int) -> None:
+    """Name the results files written after the first ``before`` exports; exit with the run's code."""
     for path in report.exports[before:]:
         console.print(f"results: [bold]{path}[/]")
     raise typer.Exit(int(report.exit_code))

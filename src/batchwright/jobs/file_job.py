@@ -10,6 +10,8 @@ request, in ``results.jsonl``::
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,11 +20,14 @@ from typing import Any
 from batchwright.config import EngineSettings
 from batchwright.errors import InputError
 from batchwright.jobs.batchfile import BatchLine, check_batch_files, read_batch_files, read_line_at
-from batchwright.jobs.outputs import export_task_rows
+from batchwright.jobs.outputs import export_task_rows, iter_task_rows
 from batchwright.tasks.api import Item, Result, Row, Task
+from batchwright.tasks.export import atomic_writer
 from batchwright.tasks.run import TaskRunReport, run_task
 
 RESULTS_NAME = "results.jsonl"
+SOURCE = "source_file"
+"""Column of the stored rows naming the batch file a request came from (not exported)."""
 _CACHE = 8_192
 """Bodies kept between yielding an item and building its request (the task layer asks for requests
 chunk by chunk, a few thousand items at a time; a body evicted earlier is re-read from its file)."""
@@ -77,11 +82,13 @@ class BatchFileTask(Task):
         return read_line_at(Path(data["file"]), data["line"], data["offset"], item.key)
 
     def process(self, item: Item, result: Result) -> Row:
-        return {"custom_id": item.key, "response": {"status_code": 200, "body": result.body}, "error": None}
+        response = {"status_code": 200, "body": result.body}
+        return {"custom_id": item.key, "response": response, "error": None, SOURCE: item.data["file"]}
 
     def failed(self, item: Item, error: str) -> Row:
         code, _, message = error.partition(": ")
-        return {"custom_id": item.key, "response": None, "error": {"code": code, "message": message or error}}
+        failure = {"code": code, "message": message or error}
+        return {"custom_id": item.key, "response": None, "error": failure, SOURCE: item.data["file"]}
 
 
 def submit_batch_files(
@@ -90,30 +97,59 @@ def submit_batch_files(
     settings: EngineSettings | None = None,
     *,
     results: str | Path | None = None,
+    per_file: bool = False,
     **options: Any,
 ) -> TaskRunReport:
     """Run the requests of batch files through the engine in ``task_dir`` and export the results.
 
     ``results`` is the results file (default ``task_dir/results.jsonl``; ``.csv``/``.json``/``.parquet``
-    work too). Other keywords go to :func:`~batchwright.run_task` (``dry_run``, ``wait``, engine
-    settings...). Running it again resumes: requests answered before are never sent again.
+    work too); ``per_file`` also writes each file's results next to it (:func:`output_path_for`).
+    Other keywords go to :func:`~batchwright.run_task` (``dry_run``, ``wait``, engine settings...).
+    Running it again resumes: requests answered before are never sent again.
     """
     task = BatchFileTask(paths)
     task.check()
     report = run_task(task, task_dir, settings, **options)
     export_results(report, results)
+    if per_file:
+        export_results_per_file(report, task.paths)
     return report
 
 
 def export_results(
-    report: TaskRunReport, results: str | Path | None = None, *, drop: tuple[str, ...] = ("key",)
+    report: TaskRunReport, results: str | Path | None = None, *, drop: tuple[str, ...] = ("key", SOURCE)
 ) -> None:
     """Write the results file of a run (default ``results.jsonl``; relative paths are in the task
     directory) without the ``drop`` columns, and add it to ``report.exports``. Dry runs and runs that
     did not run write nothing."""
-    if report.summary is None or report.new_items is not None:
+    if not _ran(report):
         return
     target = Path(results) if results is not None else Path(RESULTS_NAME)
     if not target.is_absolute():
         target = report.task_dir / target
     report.exports.extend(export_task_rows(report.task_dir, target, drop=drop))
+
+
+def _ran(report: TaskRunReport) -> bool:
+    return report.summary is not None and report.new_items is None
+
+
+def output_path_for(path: Path) -> Path:
+    """Where the results of batch file ``path`` go: ``a/shard-000-of-079.output.jsonl`` for
+    ``a/shard-000-of-079.jsonl``."""
+    return path.with_name(f"{path.stem}.output.jsonl")
+
+
+def export_results_per_file(report: TaskRunReport, paths: Iterable[str | Path]) -> None:
+    """Write each batch file's results next to it (:func:`output_path_for`), in one pass over the
+    stored rows, each file atomically; adds them to ``report.exports``."""
+    if not _ran(report):
+        return
+    targets = {str(Path(p).absolute()): output_path_for(Path(p).absolute()) for p in paths}
+    with contextlib.ExitStack() as stack:
+        handles = {source: stack.enter_context(atomic_writer(target)) for source, target in targets.items()}
+        for row in iter_task_rows(report.task_dir, drop=("key",)):
+            handle = handles.get(row.pop(SOURCE, None))
+            if handle is not None:
+                handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    report.exports.extend(targets.values())
