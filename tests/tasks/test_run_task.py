@@ -102,6 +102,7 @@ def test_dry_run_sends_and_writes_nothing(tmp_path: Path, target: dict, local_se
     assert report.exit_code == ExitCode.DONE
     assert report.new_items is not None and report.new_items.requests == 6
     assert report.new_items.input_tokens > 0 and report.new_items.cost > 0
+    assert report.new_items.cost_direct == pytest.approx(2 * report.new_items.cost)  # batch is half price
     assert local_server.ledger()["files"] == [] and not (tmp_path / "t" / "output.jsonl").exists()
     assert not (tmp_path / "t").exists()  # not even the task directory is created
 
@@ -111,6 +112,8 @@ def test_prepared_requests_are_planned_by_a_dry_run(tmp_path: Path, target: dict
     assert held.exit_code == ExitCode.WORK_LEFT and not held.complete
     plan = run_task(Words(6), tmp_path / "t", dry_run=True, **target)
     assert sum(b.requests for b in plan.summary.plan) == 6 and plan.new_items.requests == 0
+    batch_cost = sum(b.pred_cost for b in plan.summary.plan)
+    assert sum(plan.plan_direct_costs) == pytest.approx(2 * batch_cost)
     assert local_server.ledger()["batches"] == []
 
 

@@ -140,9 +140,11 @@ def print_plan(report: TaskRunReport) -> None:
     """The dry run's cost plan: batches as packing would cut them, and new items' requests."""
     assert report.summary is not None
     table = Table(title="Dry run: nothing was sent or written", title_justify="left")
-    for header in ("what", "model", "requests", "bytes", "input tokens", "output tokens", "cost (batch)"):
+    headers = ("what", "model", "requests", "bytes", "input tokens", "output tokens", "cost (batch)")
+    for header in (*headers, "cost (direct)"):
         table.add_column(header, justify="left" if header in ("what", "model") else "right")
-    for batch in report.summary.plan:
+    direct = report.plan_direct_costs or [0.0] * len(report.summary.plan)
+    for batch, direct_cost in zip(report.summary.plan, direct, strict=True):
         table.add_row(
             "batch",
             batch.model,
@@ -151,6 +153,7 @@ def print_plan(report: TaskRunReport) -> None:
             f"{batch.pred_input_tokens:,}",
             f"{batch.pred_output_tokens:,}",
             f"${batch.pred_cost:,.4f}",
+            f"${direct_cost:,.4f}",
         )
     new = report.new_items
     if new is not None and new.requests:
@@ -162,6 +165,7 @@ def print_plan(report: TaskRunReport) -> None:
             f"{new.input_tokens:,}",
             f"{new.output_tokens:,}",
             f"${new.cost:,.4f}",
+            f"${new.cost_direct:,.4f}",
         )
     console.print(table)
     for key, body in new.samples if new is not None else []:

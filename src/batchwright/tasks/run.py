@@ -37,6 +37,8 @@ class DryRunEstimate:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    cost_direct: float = 0.0
+    """The same requests' predicted cost through the direct API."""
     samples: list[tuple[str, str]] = field(default_factory=list)
     """``(item key, request body JSON)`` of the first requests that would be sent."""
 
@@ -55,6 +57,8 @@ class TaskRunReport:
     complete: bool = False
     wiped: dict[str, int] = field(default_factory=dict)
     new_items: DryRunEstimate | None = None
+    plan_direct_costs: list[float] = field(default_factory=list)
+    """Dry runs: the predicted cost of each planned batch's requests through the direct API."""
     rejected: int = 0
     """Results the task rejected this run (retried as task errors)."""
 
@@ -178,6 +182,10 @@ def run_task(
             discard = new_task  # a dry run writes nothing, not even a new task directory
             report.new_items = _estimate_new(engine, task, samples)
             report.summary = engine.run(dryrun=True)
+            report.plan_direct_costs = [
+                engine.costs.cost(b.model, "direct", b.pred_input_tokens, 0, b.pred_output_tokens)
+                for b in report.summary.plan
+            ]
             return report
         if not only_process:
             for chunk in _new_requests(engine, task):
@@ -358,4 +366,5 @@ def _estimate_new(engine: Engine, task: Task, samples: int) -> DryRunEstimate:
             estimate.input_tokens += tokens_in * initial
             estimate.output_tokens += tokens_out * initial
             estimate.cost += cost * initial
+            estimate.cost_direct += engine.costs.cost(row[2], "direct", tokens_in, 0, tokens_out) * initial
     return estimate
