@@ -69,6 +69,9 @@ def test_seed_example_in_input_order_with_progress_and_usage(local_server: Any, 
     assert "items 9/9 done" in log and "Usage and cost" in log and "gpt-4o-mini" in log
     assert results.summary is not None and results.summary.exit_code == 0
     assert results.usage[0].requests == 9 and results.cost > 0
+    table = io.StringIO()
+    results.print_usage_table(Console(file=table, width=200))
+    assert "Usage and cost" in table.getvalue() and f"${results.cost:,.4f}" in table.getvalue()
     ledger = local_server.ledger()
     assert len(ledger["batches"]) == 5 and ledger["tokens"]["batch"]["requests"] == 9
     assert not any((cache_dir / "complete-many").iterdir())  # the finished work is not kept

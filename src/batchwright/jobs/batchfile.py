@@ -157,11 +157,10 @@ class UniqueIds:
 
 @dataclass
 class FileSummary:
-    """What a full check of batch files found: requests, endpoints used, models used."""
+    """What a full check of batch files found: requests and the endpoints they use."""
 
     requests: int = 0
     urls: set[str] = field(default_factory=set)
-    models: set[str] = field(default_factory=set)
 
 
 def check_batch_files(paths: Iterable[str | Path]) -> FileSummary:
@@ -175,5 +174,4 @@ def check_batch_files(paths: Iterable[str | Path]) -> FileSummary:
             seen.add_line(line)
             summary.requests += 1
             summary.urls.add(endpoint_of(line.url))
-            summary.models.add(line.body["model"])
     return summary

@@ -78,9 +78,9 @@ class Completions(list[Completion]):
         """True cost of every answer, in USD."""
         return total_row(self.usage).cost
 
-    def usage_table(self) -> Any:
-        """The usage/cost table (a rich renderable)."""
-        return usage_table(self.usage)
+    def print_usage_table(self, console: Console | None = None) -> None:
+        """Print the usage and cost table (predicted → true, per model and mode)."""
+        (console or Console()).print(usage_table(self.usage))
 
 
 def _conversation(entry: Any, index: int) -> tuple[str, Conversation]:
