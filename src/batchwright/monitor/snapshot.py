@@ -51,10 +51,6 @@ class TaskSnapshot:
         return self.items.get("succeeded", 0) + self.items.get("failed", 0)
 
     @property
-    def requests_in_flight(self) -> int:
-        return self.requests.get("active", 0)
-
-    @property
     def cost(self) -> float:
         return sum(row.cost for row in self.usage)
 
