@@ -8,8 +8,17 @@ naming the field and the remedy. The API key is a ``SecretStr`` and is never per
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from batchwright.errors import ConfigError
 from batchwright.pricing import PriceOverrides
@@ -124,6 +133,15 @@ class EngineSettings(BaseModel):
         data = self.model_dump()
         data.update(changes)
         return type(self)(**data)
+
+    @field_validator("base_url", "azure_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{value!r} is not an http(s) URL (e.g. 'http://127.0.0.1:8000/v1')")
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> EngineSettings:

@@ -27,16 +27,21 @@ except ImportError:  # pragma: no cover - depends on the installed SDK generatio
 _LIST_PAGE = 100
 
 
+def require_api_key(settings: EngineSettings) -> None:
+    """Raise :class:`ConfigError` when no API key is configured (checked before anything is written)."""
+    if settings.api_key is None and not os.environ.get("OPENAI_API_KEY") and settings.azure_endpoint is None:
+        raise ConfigError(
+            "No API key: neither api_key nor the OPENAI_API_KEY environment variable is set.",
+            remedy="Set OPENAI_API_KEY or pass --api-key (for the local server, use its printed key).",
+        )
+
+
 class OpenAIProvider:
     """:class:`~batchwright.providers.base.Provider` for OpenAI-compatible servers and Azure OpenAI."""
 
     def __init__(self, settings: EngineSettings) -> None:
+        require_api_key(settings)
         key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-        if key is None and not os.environ.get("OPENAI_API_KEY") and settings.azure_endpoint is None:
-            raise ConfigError(
-                "No API key: neither api_key nor the OPENAI_API_KEY environment variable is set.",
-                remedy="Set OPENAI_API_KEY or pass --api-key (for the local server, use its printed key).",
-            )
         common: dict[str, Any] = {"timeout": settings.timeout, "max_retries": 2}
         if settings.azure_endpoint is not None:
             self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(

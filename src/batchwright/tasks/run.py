@@ -156,6 +156,10 @@ def run_task(
         return Engine(task_dir, current, task_name=name, result_hook=hook, response_models=models, **options)
 
     check_owner(task_dir, name)
+    if run and not dry_run and "provider_factory" not in options:
+        from batchwright.providers.openai import require_api_key  # the SDK loads only when needed
+
+        require_api_key(settings)  # before the task directory is created or changed
     existed, new_task = task_dir.exists(), not (task_dir / DB_NAME).exists()
     engine = open_engine(settings)
     sent = discard = False
