@@ -157,6 +157,11 @@ def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
         ),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "p"}, [{"id": "", "t": "a"}], "empty id"),
         ({"input_file": "in.pkl", "id_column": "id", "prompt": "p"}, None, "only .csv and .jsonl"),
+        (
+            {"input_file": "in.csv", "id_column": "id", "prompt": "p", "output_file": "o.pkl"},
+            None,
+            "export format",
+        ),
         ({"input_file": "missing.csv", "id_column": "id", "prompt": "p"}, None, "Cannot read"),
     ],
 )

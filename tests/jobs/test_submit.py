@@ -109,6 +109,7 @@ def test_bad_input_rejected_up_front(
     assert cli("submit", str(one), str(mixed), *flags) == ExitCode.BAD_INPUT
     assert "mix endpoints" in capsys.readouterr().err
     assert cli("submit", str(tmp_path / "nope.jsonl"), *flags) == ExitCode.BAD_INPUT
+    assert cli("submit", str(one), "--results", "out.pkl", *flags) == ExitCode.BAD_INPUT
     assert not job.exists() and local_server.ledger()["files"] == []
     with pytest.raises(BatchFileError):
         submit_batch_files([write_jsonl(tmp_path / "x.jsonl", ["{"])], job)

@@ -18,7 +18,12 @@ from batchwright.cli.app import app
 from batchwright.cli.options import RunOptions, with_run_options
 from batchwright.cli.run import execute
 from batchwright.jobs.dataset import DatasetTask, load_dataset_spec
-from batchwright.jobs.file_job import BatchFileTask, export_results, export_results_per_file
+from batchwright.jobs.file_job import (
+    BatchFileTask,
+    check_results_path,
+    export_results,
+    export_results_per_file,
+)
 from batchwright.jobs.split import API_MAX_BYTES, API_MAX_REQUESTS, split_batch_files
 from batchwright.tasks.run import TaskRunReport
 
@@ -64,6 +69,7 @@ def submit(
 ) -> None:
     """Run the requests of batch-format JSONL files as one resumable job; results by custom_id."""
     assert options is not None
+    check_results_path(results)
     task = BatchFileTask(files)
     task.check()
     report = execute(task, options, default_dir=Path(f"batchwright-{files[0].stem}"))

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from batchwright.errors import ConfigError, InputError, os_error_reason
 from batchwright.jobs.batchfile import UniqueIds
 from batchwright.tasks.api import Item, Result, Row, Task, TaskError, TaskMeta
+from batchwright.tasks.export import ExportFormat
 
 _META_PARAMS = ("model", "temperature", "top_p", "max_completion_tokens", "completion_ratio")
 
@@ -139,6 +140,7 @@ def load_dataset_spec(job_file: str | Path) -> DatasetSpec:
     }
     spec = spec.model_copy(update=updates)
     spec.meta()
+    ExportFormat.from_path(spec.output_path())  # an unknown output format fails now, not after the run
     try:
         spec.template_fields()
     except ValueError as error:

@@ -22,7 +22,7 @@ from batchwright.errors import InputError
 from batchwright.jobs.batchfile import BatchLine, check_batch_files, read_batch_files, read_line_at
 from batchwright.jobs.outputs import export_task_rows, iter_task_rows
 from batchwright.tasks.api import Item, Result, Row, Task
-from batchwright.tasks.export import atomic_writer
+from batchwright.tasks.export import ExportFormat, atomic_writer
 from batchwright.tasks.run import TaskRunReport, run_task
 
 RESULTS_NAME = "results.jsonl"
@@ -107,6 +107,7 @@ def submit_batch_files(
     Other keywords go to :func:`~batchwright.run_task` (``dry_run``, ``wait``, engine settings...).
     Running it again resumes: requests answered before are never sent again.
     """
+    check_results_path(results)
     task = BatchFileTask(paths)
     task.check()
     report = run_task(task, task_dir, settings, **options)
@@ -128,6 +129,12 @@ def export_results(
     if not target.is_absolute():
         target = report.task_dir / target
     report.exports.extend(export_task_rows(report.task_dir, target, drop=drop))
+
+
+def check_results_path(results: str | Path | None) -> None:
+    """Refuse a results file of unknown format before anything runs."""
+    if results is not None:
+        ExportFormat.from_path(Path(results))
 
 
 def _ran(report: TaskRunReport) -> bool:
