@@ -101,6 +101,8 @@ def test_force_direct_sends_every_request_once_and_records_it(local_server: Any,
             "SELECT requests_sent, results FROM usage WHERE mode = 'direct' AND model = ?", (MODEL,)
         ).fetchone()
         assert usage == (120, 120)
+        learned = engine.store.conn.execute("SELECT samples FROM ratios WHERE model = ?", (MODEL,)).fetchone()
+        assert learned == (120,)  # direct results teach the completion ratio like batch results
         sent = sorted(r["client_request_id"] for r in local_server.ledger()["requests"])
         assert sent == sorted(r[1] for r in rows)  # one call per attempt, each tied to its attempt
 

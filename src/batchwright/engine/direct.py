@@ -48,7 +48,7 @@ _ACTIVATE = "UPDATE requests SET state = 'active', attempts = attempts + 1 WHERE
 _OPEN_ATTEMPT = "INSERT INTO attempts (request_id, custom_id, mode, state) VALUES (?, ?, 'direct', 'open')"
 _PENDING_PAGE = (
     "SELECT id, item_key, retries, attempts, response_model, meta, body, pred_input_tokens, "
-    "pred_output_tokens FROM requests "
+    "pred_output_tokens, max_output_tokens FROM requests "
     "WHERE state = 'pending' AND url = ? AND model = ? AND id > ? ORDER BY id LIMIT ?"
 )
 
@@ -373,7 +373,7 @@ class DirectRunner:
         jobs: list[DirectJob] = []
         sent_in = sent_out = 0
         with self.store.transaction() as conn:
-            for rid, key, retries, attempts, response_model, meta, body, tin, tout in conn.execute(
+            for rid, key, retries, attempts, response_model, meta, body, tin, tout, limit_out in conn.execute(
                 _PENDING_PAGE, (url, model, after, limit)
             ).fetchall():
                 predicted = Spend(1, tin + tout, self.costs.cost(model, "direct", tin, 0, tout))
@@ -387,7 +387,17 @@ class DirectRunner:
                 attempt_id = conn.execute(_OPEN_ATTEMPT, (rid, custom_id)).lastrowid
                 conn.execute(_ACTIVATE, (rid,))
                 attempt = OpenAttempt(
-                    attempt_id, rid, custom_id, key, url, model, retries, response_model, meta, "direct"
+                    attempt_id,
+                    rid,
+                    custom_id,
+                    key,
+                    url,
+                    model,
+                    retries,
+                    response_model,
+                    meta,
+                    "direct",
+                    limit_out,
                 )
                 jobs.append(DirectJob(attempt, body.encode(), tin + tout, predicted))
                 sent_in, sent_out = sent_in + tin, sent_out + tout
