@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,15 @@ def test_direct_structured_and_resume_in_task_dir(local_server: Any, tmp_path: P
     assert [r.parsed for r in second[:2]] == [r.parsed for r in first[:2]]
     assert _sent(local_server) == 6 and local_server.ledger()["batches"] == []  # nothing paid twice
     assert (tmp_path / "t").exists()  # a named task directory is kept
+
+
+def test_called_from_async_code(local_server: Any) -> None:
+    async def notebook_cell() -> list[batchwright.Completion]:
+        return batchwright.complete_many(
+            ["hi", "there"], force_direct=True, progress="quiet", **_server(local_server)
+        )
+
+    assert [r.ok for r in asyncio.run(notebook_cell())] == [True, True]
 
 
 def test_cache_dir_resumes_an_interrupted_call(local_server: Any, cache_dir: Path) -> None:

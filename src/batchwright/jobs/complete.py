@@ -18,15 +18,17 @@ directory stays (and resumes) like any task's.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import difflib
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -42,6 +44,7 @@ from batchwright.tasks.api import Item, Result, Row, Task
 from batchwright.tasks.run import run_task
 
 Conversation = list[dict[str, Any]]
+T = TypeVar("T")
 _META = ("model", "temperature", "top_p", "max_completion_tokens")
 
 
@@ -160,6 +163,17 @@ def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return settings, body
 
 
+def _outside_event_loop(call: Callable[[], T]) -> T:
+    """Run ``call`` here, or in a worker thread when this thread runs an event loop (Jupyter, async
+    code): the engine runs its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batchwright") as pool:
+        return pool.submit(call).result()
+
+
 def cache_root() -> Path:
     """Where :func:`complete_many` keeps unnamed work: ``$BATCHWRIGHT_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/batchwright``, else ``~/.cache/batchwright``."""
@@ -230,12 +244,14 @@ def complete_many(
     console = console or Console(stderr=True)
     mode = choose_mode(progress, console)
     task = _CompletionsTask(conversations, body, response_model)
-    report = run_task(
-        task,
-        directory,
-        settings,
-        meta=meta,
-        monitor=lambda d: ProgressView(d, mode=mode, console=console),
+    report = _outside_event_loop(
+        lambda: run_task(
+            task,
+            directory,
+            settings,
+            meta=meta,
+            monitor=lambda d: ProgressView(d, mode=mode, console=console),
+        )
     )
     usage = read_snapshot(directory).usage
     if show_usage and mode != "quiet":
