@@ -140,7 +140,9 @@ def test_bad_inputs(tmp_path: Path, cache_dir: Path, inputs: list[Any], problem:
     assert not (tmp_path / "t").exists() and not cache_dir.exists()
 
 
-def test_a_misspelt_setting_is_not_sent_as_a_body_parameter(tmp_path: Path) -> None:
+def test_a_misspelt_setting_or_bad_option_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'max_batch_requests'"):
         batchwright.complete_many(["hi"], task_dir=tmp_path / "t", max_batch_request=5)
+    with pytest.raises(ConfigError, match="progress must be"):
+        batchwright.complete_many(["hi"], task_dir=tmp_path / "t", progress="fancy")
     assert not (tmp_path / "t").exists()

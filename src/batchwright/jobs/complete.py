@@ -217,6 +217,10 @@ def complete_many(
     ``progress``: ``auto``, ``live``, ``plain`` or ``quiet``. Answers that failed for good, or that a
     stopped run (budget, Ctrl+C) did not get, have ``error`` set; call again to resume.
     """
+    if progress not in ("auto", "live", "plain", "quiet"):
+        raise ConfigError(
+            f"progress must be auto, live, plain or quiet, not {progress!r}.", remedy="Pick one of those."
+        )
     conversations: dict[str, Conversation] = {}
     for index, entry in enumerate(inputs):
         key, messages = _conversation(entry, index)
@@ -232,15 +236,19 @@ def complete_many(
         if value is not None:
             settings_values[name] = value
     settings = EngineSettings(force_direct=force_direct, **settings_values)
-    meta = {"model": model, "temperature": temperature, "top_p": top_p}
-    meta["max_completion_tokens"] = max_completion_tokens
-    schema = response_model.model_json_schema() if response_model is not None else None
+    meta = {
+        "model": model,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_completion_tokens": max_completion_tokens,
+    }
     cached = task_dir is None
-    directory = (
-        Path(task_dir)
-        if task_dir is not None
-        else cache_root() / "complete-many" / _fingerprint(meta, body, schema, list(conversations.items()))
-    )
+    if task_dir is None:  # named after everything that makes the answers, the endpoint included
+        schema = response_model.model_json_schema() if response_model is not None else None
+        endpoint = settings.base_url or os.environ.get("OPENAI_BASE_URL") or "api.openai.com"
+        name = _fingerprint(endpoint, meta, body, schema, list(conversations.items()))
+        task_dir = cache_root() / "complete-many" / name
+    directory = Path(task_dir)
     console = console or Console(stderr=True)
     mode = choose_mode(progress, console)
     task = _CompletionsTask(conversations, body, response_model)
