@@ -19,11 +19,13 @@ naming the override flags. Zero prices are valid (local models). Reasoning token
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,6 +180,23 @@ def resolve_price(
         s for s, used in (("catalogue", bool(catalogue)), ("overrides", from_overrides)) if used
     )
     return ModelPrice(**prices, source=source + ("+batch-discount" if discounted else ""))
+
+
+LOCAL_MODEL_PRICE = ModelPrice(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, source="local-model")
+"""The price of a model with no catalogue entry served from a loopback base URL (a local model)."""
+
+
+def is_local_base_url(base_url: str | None) -> bool:
+    """Whether ``base_url`` points at this machine (``localhost``, 127.0.0.0/8 or ``::1``)."""
+    if not base_url:
+        return False
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def request_cost(

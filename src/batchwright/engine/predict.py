@@ -8,11 +8,19 @@ ratios. Prices are resolved once per model (an unknown price raises
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from batchwright.config import EngineSettings
 from batchwright.engine.completion_ratio import CompletionRatios, RatioStats
-from batchwright.pricing import ModelPrice, request_cost, resolve_price
+from batchwright.errors import PriceUnknownError
+from batchwright.pricing import (
+    LOCAL_MODEL_PRICE,
+    ModelPrice,
+    is_local_base_url,
+    request_cost,
+    resolve_price,
+)
 from batchwright.tokens import count_input_tokens, max_output_tokens
 
 
@@ -25,11 +33,20 @@ class CostModel:
         self._prices: dict[str, ModelPrice] = {}
 
     def price(self, model: str) -> ModelPrice:
-        """The resolved prices of ``model`` (overrides, then the catalogue)."""
+        """The resolved prices of ``model`` (overrides, then the catalogue).
+
+        A model with no known price served from a loopback base URL is a local model and costs nothing.
+        """
         price = self._prices.get(model)
         if price is None:
             s = self.settings
-            price = self._prices[model] = resolve_price(model, s.prices, s.price_overrides)
+            try:
+                price = resolve_price(model, s.prices, s.price_overrides)
+            except PriceUnknownError:
+                if not is_local_base_url(s.base_url or os.environ.get("OPENAI_BASE_URL")):
+                    raise
+                price = LOCAL_MODEL_PRICE
+            self._prices[model] = price
         return price
 
     def predict(self, url: str, body: dict[str, Any], mode: str = "batch") -> tuple[int, int, float, int]:
