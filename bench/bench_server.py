@@ -151,7 +151,11 @@ def main() -> None:
             process, base_url = start_server(data_dir)
             try:
                 result = bench_batch(base_url, data, args.lines, process.pid)
+                cpu_before = cpu_seconds(process.pid)
                 result["direct_req_per_s"] = _direct_process(base_url, args.requests, args.concurrency)
+                cpu_per_request = (cpu_seconds(process.pid) - cpu_before) / (args.requests + args.concurrency)
+                # what one server core sustains: requests per CPU-second (less disturbed by a busy machine)
+                result["direct_req_per_server_cpu_s"] = 1 / cpu_per_request
             finally:
                 process.terminate()
                 process.wait(30)
