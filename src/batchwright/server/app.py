@@ -43,8 +43,12 @@ def create_app(config: ServerConfig) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = Storage(config.data_dir)
-        backend, owned = make_backend(config)
-        state = ServerState(config, storage, backend)
+        try:
+            backend, owned = make_backend(config)
+            state = ServerState(config, storage, backend)
+        except BaseException:
+            storage.close()  # release the data dir's lock: a bad fault plan must not wedge a restart
+            raise
         state.runner = BatchRunner(state)
         app.state.server = state
         state.runner.resume_all()
