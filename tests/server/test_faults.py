@@ -282,3 +282,10 @@ def test_skip_then_first_targets_exact_calls(local_server):
         except openai.InternalServerError:
             outcome.append("503")
     assert outcome == ["ok", "ok", "503", "503", "ok", "ok"]
+
+
+def test_bad_fault_plan_fails_before_starting(tmp_path):
+    with pytest.raises(ConfigError, match="Invalid fault plan"):
+        run_server(ServerConfig(data_dir=tmp_path, faults={"http": [{"kind": "explode"}]})).__enter__()
+    with run_server(ServerConfig(data_dir=tmp_path, speed=INSTANT)) as server:  # nothing was left locked
+        assert client_for(server).files.list().data == []

@@ -103,6 +103,7 @@ class RunningServer:
     """A server running in a background thread of this process."""
 
     def __init__(self, config: ServerConfig) -> None:
+        load_fault_plan(config.faults)  # a bad plan is a ConfigError here, not a failed startup
         prepare_data_dir(config)
         self.config = config
         self.api_key = config.key
