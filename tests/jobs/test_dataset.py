@@ -88,7 +88,7 @@ def test_request_shape(tmp_path: Path) -> None:
             id_column="id",
             content_columns=["a", "b"],
             image_url_column="img",
-            prompt="Compare:",
+            prompt="Compare as JSON:",
             model_params={"model": "gpt-4o", "seed": 7, "response_format": {"type": "json_object"}},
         )
     )
@@ -98,7 +98,7 @@ def test_request_shape(tmp_path: Path) -> None:
             {
                 "role": "user",
                 "content": [
-                    {"type": "text", "text": "Compare:\n\nA\n\nB"},
+                    {"type": "text", "text": "Compare as JSON:\n\nA\n\nB"},
                     {"type": "image_url", "image_url": {"url": "https://i.test/1.png"}},
                 ],
             }
@@ -150,6 +150,16 @@ def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
         ({"input_file": "in.csv", "id_column": "ident", "prompt": "p"}, None, "no column 'ident'"),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "{nope}"}, None, "no column 'nope'"),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "as {json"}, None, "not a valid template"),
+        (
+            {
+                "input_file": "in.csv",
+                "id_column": "id",
+                "prompt": "p",
+                "model_params": {"response_format": {"type": "json_object"}},
+            },
+            None,
+            "mentions JSON",
+        ),
         (
             {"input_file": "in.csv", "id_column": "id", "prompt": "p"},
             [{"id": "1", "t": "a"}, {"id": "1", "t": "b"}],

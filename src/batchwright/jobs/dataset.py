@@ -141,6 +141,14 @@ def load_dataset_spec(job_file: str | Path) -> DatasetSpec:
     spec = spec.model_copy(update=updates)
     spec.meta()
     ExportFormat.from_path(spec.output_path())  # an unknown output format fails now, not after the run
+    fmt = spec.body_params().get("response_format")
+    mentions_json = "json" in f"{spec.prompt} {spec.system or ''}".lower()
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object" and not mentions_json:
+        raise ConfigError(
+            f"{str(path)!r} asks for response_format json_object, but neither the prompt nor the system "
+            "message mentions JSON; the API refuses such requests.",
+            remedy="Say 'JSON' in the prompt or system message (e.g. 'Answer as JSON {{...}}').",
+        )
     try:
         spec.template_fields()
     except ValueError as error:
