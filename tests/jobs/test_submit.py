@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +134,21 @@ def test_a_body_no_longer_cached_is_read_again_from_its_file(tmp_path: Path) -> 
     path.write_text("", "utf-8")
     with pytest.raises(BatchFileError, match="'c2' is no longer there"):
         fresh.request(items[2])
+
+
+@pytest.mark.parametrize("crash_at", ["after_create:2", "before_commit:2"])
+def test_kill_9_mid_job_then_resume_pays_once(local_server: Any, tmp_path: Path, crash_at: str) -> None:
+    lines = [chat_line(f"k{i}", f"Kill test {i}", max_completion_tokens=300) for i in range(9)]
+    path = write_jsonl(tmp_path / "k.jsonl", lines)
+    job = tmp_path / "job"
+    argv = ["submit", str(path), "--dir", str(job), *server_flags(local_server), "--max-batch-requests", "3"]
+    env = {**os.environ, "BATCHWRIGHT_TEST_CRASH_AT": crash_at}
+    command = [str(Path(sys.executable).parent / "batchwright"), *argv]
+    killed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert cli(*argv) == ExitCode.DONE
+    results = read_jsonl(job / "results.jsonl")
+    assert sorted(r["custom_id"] for r in results) == sorted(line["custom_id"] for line in lines)
+    assert all(r["error"] is None for r in results)
+    assert _billed(local_server) == 9  # every line answered and billed exactly once
+    assert len(local_server.ledger()["batches"]) == 3
