@@ -60,7 +60,11 @@ def test_submit_resume_and_never_pay_twice(
     assert ok["error"] is None and ok["response"]["status_code"] == 200
     assert ok["response"]["body"]["object"] == "chat.completion" and ok["response"]["body"]["choices"]
     bad = by_id["q5"]
-    assert bad["response"] is None and bad["error"]["message"]
+    assert (
+        bad["response"] is None
+        and bad["error"]["code"] == "integer_below_min_value"
+        and bad["error"]["message"]
+    )
     assert _billed(local_server) == 20  # the first run's answers were never asked again
     # a longer input file later: only the new lines are sent
     write_jsonl(files[1], [*read_jsonl(files[1]), chat_line("r8", "New one")])
