@@ -38,6 +38,8 @@ GRACEFUL_SECONDS = 30.0
 """How long SIGINT/SIGTERM may take to stop the runner cleanly."""
 POLL = 0.02
 PROGRESS_EVERY = 0.2
+IGNORED_AFTER = 5.0
+"""A soft signal after which the runner still ran this long and completed the task was ignored."""
 MAX_QUIET_RESTARTS = 40
 """Runner exits without a kill and without completing, in a row, before the soak gives up."""
 
@@ -86,6 +88,8 @@ class SoakResult:
     unexpected_exits: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
     slow_stops: list[str] = field(default_factory=list)
+    ignored_signals: list[str] = field(default_factory=list)
+    """SIGINT/SIGTERM after which the runner did not stop but finished the task (reported, not failed)."""
     stop_seconds: list[float] = field(default_factory=list)
     """How long each SIGINT/SIGTERM took to stop the runner."""
     ledger_summary: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +113,7 @@ class SoakResult:
             "kill_phases": dict(self.kill_phases), "kill_progress": [round(p, 4) for p in self.kill_progress],
             "server_restarts": self.server_restarts, "cancels": self.cancels,
             "unexpected_exits": self.unexpected_exits, "crashes": self.crashes, "slow_stops": self.slow_stops,
+            "ignored_signals": self.ignored_signals,
             "ledger": self.ledger_summary, "faults": self.faults,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }  # fmt: skip
@@ -370,6 +375,11 @@ class _Soak:
                 proc.kill()
                 proc.wait()
             else:
+                lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+                if "complete" in lines and time.monotonic() - sent > IGNORED_AFTER:
+                    self.result.ignored_signals.append(
+                        f"{log.name}: {name} ignored, the run went on to the end"
+                    )
                 if proc.returncode not in (0, 3) and not double:  # a second SIGINT exits at once
                     text = log.read_text(encoding="utf-8", errors="replace")
                     self._note_exit(log, f"{name} → exit {proc.returncode}", text)

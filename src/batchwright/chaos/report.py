@@ -32,6 +32,10 @@ def result_table(result: SoakResult) -> Table:
     )
     for name, counts in result.faults.items():
         table.add_row(name, "", ", ".join(f"{key} {n}" for key, n in counts.items()) or "none")
+    if result.ignored_signals:
+        table.add_row(
+            "[yellow]signals ignored[/]", "", f"{len(result.ignored_signals)}: {result.ignored_signals[0]}"
+        )
     if result.unexpected_exits:
         table.add_row(
             "other runner exits", "", f"{len(result.unexpected_exits)}: {result.unexpected_exits[0]}"
