@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,34 @@ def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
     assert (tmp_path / "work").is_dir()
 
 
+def test_parquet_input(local_server: Any, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {"id": [10, 11, 12], "q": ["a", "b", "c"], "day": pa.array([date(2026, 1, d) for d in (1, 2, 3)])}
+    )
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=2)
+    job = _job(
+        tmp_path / "j.yaml",
+        input_file="in.parquet",
+        id_column="id",
+        prompt="On {day}: {q}",
+        model_params={"max_completion_tokens": 300},
+        output_file="out.parquet",
+    )
+    assert cli("dataset", str(job), *server_flags(local_server), "--force-direct") == ExitCode.DONE
+    rows = sorted(pq.read_table(tmp_path / "out.parquet").to_pylist(), key=lambda r: r["id"])
+    assert [(r["id"], r["q"], r["day"]) for r in rows] == [
+        (10, "a", "2026-01-01"),
+        (11, "b", "2026-01-02"),
+        (12, "c", "2026-01-03"),
+    ]
+    assert all(r["response"] and r["error"] is None for r in rows)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    bad = _job(tmp_path / "b.yaml", input_file="bad.parquet", id_column="id", prompt="p")
+    assert cli("dataset", str(bad), *server_flags(local_server)) == ExitCode.BAD_INPUT
+
+
 @pytest.mark.parametrize(
     ("spec", "rows", "problem"),
     [
@@ -166,7 +195,7 @@ def test_jsonl_job_with_json_answers(local_server: Any, tmp_path: Path) -> None:
             "repeats",
         ),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "p"}, [{"id": "", "t": "a"}], "empty id"),
-        ({"input_file": "in.pkl", "id_column": "id", "prompt": "p"}, None, "only .csv and .jsonl"),
+        ({"input_file": "in.pkl", "id_column": "id", "prompt": "p"}, None, "only .csv, .jsonl and .parquet"),
         (
             {"input_file": "in.csv", "id_column": "id", "prompt": "p", "output_file": "o.pkl"},
             None,

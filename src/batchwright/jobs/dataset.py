@@ -1,6 +1,6 @@
 """Dataset jobs: one prompt over every row of a CSV or JSONL file, output joined back to the rows.
 
-A YAML job file describes the job (paths are relative to the job file)::
+A YAML job file describes the job (paths are relative to the job file; input: CSV, JSONL or Parquet)::
 
     input_file: reviews.csv
     id_column: id
@@ -160,13 +160,17 @@ def load_dataset_spec(job_file: str | Path) -> DatasetSpec:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line or row number, row)`` of a CSV (header row) or JSONL (one object per line) file, streamed."""
+    """``(line or row number, row)`` of a CSV (header row), JSONL (one object per line) or Parquet file,
+    streamed."""
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
+    if suffix not in (".csv", ".jsonl", ".parquet"):
         raise InputError(
-            f"Cannot read {str(path)!r}: only .csv and .jsonl input files are supported.",
-            remedy="Convert the input to CSV or JSONL (pickle files are never loaded: they can run code).",
+            f"Cannot read {str(path)!r}: only .csv, .jsonl and .parquet input files are supported.",
+            remedy="Convert the input (pickle files are never loaded: loading one can run code).",
         )
+    if suffix == ".parquet":
+        yield from _parquet_rows(path)
+        return
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
@@ -193,6 +197,29 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError(
                 f"{path} is not UTF-8 text ({error}).", remedy="Save the input as UTF-8."
             ) from None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a Parquet file in record batches; values made JSON-able (dates as ISO strings)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(
+            "Reading Parquet needs pyarrow, which is not installed.",
+            remedy="Install the data extra: pip install 'batchwright[data]'.",
+        ) from None
+    try:
+        source = pq.ParquetFile(path)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"Cannot read {str(path)!r} as Parquet: {error}", remedy="Check input_file."
+        ) from None
+    number = 0
+    with source:
+        for batch in source.iter_batches(batch_size=1_000):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, orjson.loads(orjson.dumps(row, default=str))
 
 
 class DatasetTask(Task):
