@@ -66,10 +66,15 @@ def test_submit_resume_and_never_pay_twice(
         and bad["error"]["message"]
     )
     assert _billed(local_server) == 20  # the first run's answers were never asked again
+    # --wipe-failed: only the failed line is sent again; it fails again, still one row for it
+    assert cli(*argv, "--wipe-failed", "--yes") == ExitCode.DONE
+    assert _billed(local_server) == 21
+    again = read_jsonl(job / "results.jsonl")
+    assert len(again) == 20 and [r["custom_id"] for r in again if r["error"]] == ["q5"]
     # a longer input file later: only the new lines are sent
     write_jsonl(files[1], [*read_jsonl(files[1]), chat_line("r8", "New one")])
     assert cli(*argv) == ExitCode.DONE
-    assert _billed(local_server) == 21 and len(read_jsonl(job / "results.jsonl")) == 21
+    assert _billed(local_server) == 22 and len(read_jsonl(job / "results.jsonl")) == 21
 
 
 def test_python_api_direct_path(local_server: Any, tmp_path: Path) -> None:
