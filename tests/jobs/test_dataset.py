@@ -172,6 +172,11 @@ def test_parquet_input(local_server: Any, tmp_path: Path) -> None:
         ({"id_column": "id", "prompt": "p"}, None, "input_file"),
         ({"input_file": "in.csv", "id_column": "id", "prompt": "p", "colour": 1}, None, "colour"),
         (
+            {"input_file": "in.csv", "id_column": "id", "prompt": "p", "data_path": "a", "task_dir": "b"},
+            None,
+            "not both",
+        ),
+        (
             {"input_file": "in.csv", "id_column": "id", "prompt": "p", "model_params": {"temperature": 9}},
             None,
             "model_params",

@@ -36,39 +36,40 @@ from batchwright.jobs.batchfile import UniqueIds
 from batchwright.tasks.api import Item, Result, Row, Task, TaskError, TaskMeta
 from batchwright.tasks.export import ExportFormat
 
+_SYNONYMS = {"content_column": "content_columns", "image_url": "image_url_column", "data_path": "task_dir"}
 _META_PARAMS = ("model", "temperature", "top_p", "max_completion_tokens", "completion_ratio")
 
 
 class DatasetSpec(BaseModel):
     """A dataset job, as read from its YAML job file."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     input_file: Path
     id_column: str
-    content_columns: list[str] = Field(default_factory=list, alias="content_column")
+    content_columns: list[str] = Field(default_factory=list)
     prompt: str
     system: str | None = None
-    image_url_column: str | None = Field(None, alias="image_url")
+    image_url_column: str | None = None
     model_params: dict[str, Any] = Field(default_factory=dict)
     output_file: Path | None = None
-    task_dir: Path | None = Field(None, alias="data_path")
+    task_dir: Path | None = None
     batch_size: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
-    def _one_or_many(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for name in ("content_column", "content_columns"):
-                if isinstance(data.get(name), str):
-                    data[name] = [data[name]]
-            if "content_columns" in data:
-                data["content_column"] = data.pop("content_columns")
-            if "image_url_column" in data:
-                data["image_url"] = data.pop("image_url_column")
-            if "task_dir" in data:
-                data["data_path"] = data.pop("task_dir")
+    def _synonyms(cls, data: Any) -> Any:
+        """Accept the seed tool's names (``content_column``, ``image_url``, ``data_path``) too."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for seed_name, name in _SYNONYMS.items():
+            if seed_name in data:
+                if name in data:
+                    raise ValueError(f"give {name} or {seed_name}, not both")
+                data[name] = data.pop(seed_name)
+        if isinstance(data.get("content_columns"), str):
+            data["content_columns"] = [data["content_columns"]]
         return data
 
     def template_fields(self) -> list[str]:
