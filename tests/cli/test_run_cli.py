@@ -56,8 +56,12 @@ def test_run_to_completion_and_status(cli: Any, tmp_path: Path, capsys: pytest.C
     assert data["items"] == {"succeeded": 12} and data["task_name"] == "words"
 
 
-def test_force_direct(cli: Any, local_server: Any, tmp_path: Path) -> None:
-    assert cli("--force-direct") == ExitCode.DONE
+def test_force_direct(
+    cli: Any, local_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("--force-direct", "--max-rpm", "6000") == ExitCode.DONE
+    err = capsys.readouterr().err
+    assert "direct " in err and "/6,000 RPM" in err  # live direct-path rates in the progress log
     ledger = local_server.ledger()
     assert ledger["batches"] == [] and ledger["tokens"]["direct"]["requests"] == 16
     assert len(output_rows(tmp_path / "t")) == 12

@@ -78,3 +78,14 @@ def test_missing_directory_is_not_an_error(tmp_path: Path) -> None:
     with ProgressView(tmp_path / "nothing-yet", mode="plain", console=out, interval=0.05):
         pass
     assert "starting" in buffer.getvalue()
+
+
+def test_direct_rates_against_limits(finished_task: Path) -> None:
+    from batchwright.engine.direct import DirectStats
+
+    out, buffer = console(True)
+    with ProgressView(finished_task, mode="live", console=out, interval=0.05) as view:
+        assert view.direct_line() is None  # no direct request sent yet
+        view.direct_progress(DirectStats(sent=5, in_flight=2, rpm=1200, tpm=50000, rpm_limit=3000))
+    text = buffer.getvalue()
+    assert "1,200/3,000 RPM" in text and "50,000 TPM" in text and "2 in flight" in text

@@ -17,7 +17,7 @@ import pydantic
 from batchwright.config import EngineSettings
 from batchwright.engine.collect import BatchCollector
 from batchwright.engine.commit import OutcomeCommitter, ResultHook
-from batchwright.engine.direct import DirectRunner, direct_groups, plan_direct
+from batchwright.engine.direct import DirectRunner, DirectStats, direct_groups, plan_direct
 from batchwright.engine.intake import RequestIntake
 from batchwright.engine.maintenance import FinalResult, Maintenance
 from batchwright.engine.planner import BatchPlanner
@@ -87,6 +87,8 @@ class Engine:
         self._build()
         self.maintenance.recover_direct_attempts()
         self._stop: asyncio.Event | None = None
+        self.on_direct_progress: Callable[[DirectStats], None] | None = None
+        """Called with live direct-path numbers (RPM/TPM, in flight) after each commit (progress views)."""
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _build(self) -> None:
@@ -234,7 +236,7 @@ class Engine:
         budgets = load_budgets(self.store, self.settings)  # one set of budgets for batch and direct work
         direct = DirectRunner(
             self.store, self.settings, provider, self.committer, self.costs, self.models, budgets=budgets,
-            stop=self._stop,
+            stop=self._stop, on_progress=self.on_direct_progress,
         )  # fmt: skip
         parts = (self.store, self.settings, provider, self.planner, pusher, collector)
         return Runner(*parts, self._stop, direct, budgets)

@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from batchwright.engine.direct import DirectStats
 from batchwright.errors import BatchwrightError
 from batchwright.monitor.snapshot import REMOTE_ACTIVE, TaskSnapshot, read_snapshot
 
@@ -54,6 +55,7 @@ class ProgressView:
         self.log_interval = log_interval
         self.started = time.monotonic()
         self.snapshot: TaskSnapshot | None = None
+        self.direct: DirectStats | None = None
         self._first: TaskSnapshot | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,6 +89,24 @@ class ProgressView:
             self._live.stop()
         elif self.mode == "plain":
             self._log(force=True)
+
+    def direct_progress(self, stats: DirectStats) -> None:
+        """Take the direct path's live numbers (the engine calls this after each commit)."""
+        self.direct = stats
+
+    def direct_line(self) -> str | None:
+        """Direct-path rates against their limits, once direct requests were sent this run."""
+        d = self.direct
+        if d is None or not d.sent:
+            return None
+
+        def against(value: float, limit: float | None) -> str:
+            return f"{value:,.0f}" + ("" if limit is None else f"/{limit:,.0f}")
+
+        return (
+            f"{against(d.rpm, d.rpm_limit)} RPM · {against(d.tpm, d.tpm_limit)} TPM · {d.in_flight} in flight"
+            f" · {d.transient_errors} transient errors absorbed"
+        )
 
     def refresh(self) -> None:
         """Read a fresh snapshot (a task directory without a database yet is simply not shown)."""
@@ -141,6 +161,9 @@ class ProgressView:
         rate, eta = self.rate_and_eta()
         if rate is not None and eta is not None:
             parts.append(f"{rate:.1f} items/s, ETA {_duration(eta)}")
+        direct = self.direct_line()
+        if direct is not None:
+            parts.append("direct " + direct)
         return " · ".join(parts)
 
     def _log(self, force: bool = False) -> None:
@@ -177,6 +200,9 @@ class ProgressView:
         ]
         committed = snap.batches.get("committed", 0)
         table.add_row("Batches", " · ".join([*states, *others, f"{committed} done"]))
+        direct = self.direct_line()
+        if direct is not None:
+            table.add_row("Direct", direct)
         table.add_row("Spend", f"${snap.cost:.4f} true · ${snap.predicted_cost:.4f} predicted")
         rate, eta = self.rate_and_eta()
         table.add_row(

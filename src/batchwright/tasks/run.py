@@ -135,7 +135,8 @@ def run_task(
     ``settings`` (or keyword settings values) configure the engine. ``meta`` overrides fields of the
     task's ``default_meta`` when the directory is created (or with ``reinit_meta``); on an existing
     directory a differing value is an error. ``run=False`` only applies wipes and metadata;
-    ``dry_run`` sends and writes nothing. ``monitor(task_dir)`` wraps the engine run (progress view).
+    ``dry_run`` sends and writes nothing. ``monitor(task_dir)`` wraps the engine run (progress view);
+    when what it enters has a ``direct_progress(stats)`` method, it gets the direct path's live numbers.
     ``engine_options`` are passed to :class:`~batchwright.engine.Engine` (e.g. ``provider_factory``).
     A dry run collects the bodies of the first ``samples`` requests it would send.
     """
@@ -200,7 +201,8 @@ def run_task(
                     remedy="Check the task's input (an empty input file?); items() must yield Item objects.",
                 )
         sent = True
-        with monitor(task_dir) if monitor is not None else contextlib.nullcontext():
+        with monitor(task_dir) if monitor is not None else contextlib.nullcontext() as view:
+            engine.on_direct_progress = getattr(view, "direct_progress", None)
             report.summary = engine.run(only_process=only_process, wait=wait)
         report.rejected = hook.rejected
         counts = engine.counts()
