@@ -115,6 +115,9 @@ def export_dir_exists(task_dir: Path) -> Iterator[None]:
     yield
 
 
+#: A remote endpoint (models without a price are free only on a loopback server); nothing may be sent.
+REMOTE = ("--base-url", "https://api.example.com/v1", "--max-remote-batches", "0")
+
 GOOD_LINE = (
     b'{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", '
     b'"body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}\n'
@@ -226,7 +229,7 @@ CASES: list[Case] = [
     # --- items and requests: fresh directory (nothing may be created) -------------------------
     Case("items-not-items-fresh", run("NotAnItem"), ExitCode.BAD_INPUT, ("not a batchwright.item",)),
     Case("items-duplicate-key-fresh", run("DuplicateKeys"), ExitCode.BAD_INPUT, ("new-1", "more than once")),
-    Case("unknown-model-fresh", run("UnknownModelMeta"), ExitCode.BAD_INPUT,
+    Case("unknown-model-fresh", run("UnknownModelMeta", *REMOTE), ExitCode.BAD_INPUT,
          ("no price", "acme-unpriced-7b", "--cost-input")),
     Case("request-too-big-fresh", run("HugeRequest", "--max-batch-bytes", "200000"), ExitCode.BAD_INPUT,
          ("cannot fit any batch", "max_batch_bytes")),
@@ -251,7 +254,7 @@ CASES: list[Case] = [
          state="existing"),
     Case("request-empty-model", run("EmptyModel"), ExitCode.BAD_INPUT, ("new-1", "'model'"),
          state="existing"),
-    Case("request-unknown-model", run("UnknownModel"), ExitCode.BAD_INPUT,
+    Case("request-unknown-model", run("UnknownModel", *REMOTE), ExitCode.BAD_INPUT,
          ("no price", "acme-unpriced-7b"), state="existing"),
     Case("request-too-big", run("HugeRequest", "--max-batch-bytes", "200000"), ExitCode.BAD_INPUT,
          ("new-1", "cannot fit any batch"), state="existing"),
