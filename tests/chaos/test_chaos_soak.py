@@ -37,7 +37,7 @@ def test_chaos_soak_batch_and_direct_paths(tmp_path):
         results = list(pool.map(run_soak, _configs(tmp_path)))
     for result in results:
         assert result.ok, f"{result.failures()}\n{_shown(result)}"
-        assert sum(result.kills.values()) >= 3, _shown(result)  # the runner really was killed mid-run
+        assert sum(result.kills.values()) >= 2, _shown(result)  # the runner really was killed mid-run
     batch, direct = results
     assert batch.ledger_summary["batches"] >= REQUESTS // batch_size(REQUESTS), _shown(batch)
     assert direct.ledger_summary["tokens"]["direct"]["requests"] >= REQUESTS, _shown(direct)
