@@ -407,9 +407,16 @@ XFAIL: dict[str, str] = {}
 """Case id -> reason, for product bugs posted to their owners (strict: they must keep failing)."""
 
 
+DEBUG_CASES = ("config-not-utf8", "items-raise", "request-raises", "corrupt-db", "locked-task-dir",
+               "unknown-model-fresh", "task-file-raises", "task-dir-under-a-file")  # fmt: skip
+"""Cases also run with ``--debug``, which must add the traceback."""
+
+
 def params() -> list[Any]:
     marks = {cid: pytest.mark.xfail(strict=True, reason=reason) for cid, reason in XFAIL.items()}
-    return [pytest.param(case, id=case.id, marks=marks.get(case.id, ())) for case in CASES]
+    plain = [pytest.param(case, False, id=case.id, marks=marks.get(case.id, ())) for case in CASES]
+    debug = [pytest.param(case, True, id=f"{case.id}--debug") for case in CASES if case.id in DEBUG_CASES]
+    return plain + debug
 
 
 def test_corpus_is_large_and_ids_are_unique() -> None:
@@ -423,39 +430,24 @@ def test_every_exit_code_of_the_corpus_is_documented() -> None:
         assert f"\n| {int(code)} | " in table, f"exit code {int(code)} is not in docs/cli.md"
 
 
-@pytest.mark.parametrize("case", params())
+@pytest.mark.parametrize(("case", "debug"), params())
 def test_bad_input(
     case: Case,
+    debug: bool,
     tmp_path: Path,
     corpus_server: Any,
     template: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The message names the problem, the exit code is the documented one, and the user sees a
+    traceback only with ``--debug``."""
     runner = CorpusRunner(case, tmp_path, corpus_server, template)
-    outcome = runner.run(capsys, monkeypatch)
-    assert "Traceback" not in outcome.raw
+    outcome = runner.run(capsys, monkeypatch, *(["--debug"] if debug else []))
+    assert ("Traceback" in outcome.raw) is debug
     missing = [word for word in case.words if word.lower() not in outcome.err.lower()]
     assert not missing, f"message lacks {missing}: {outcome.err!r}"
     assert outcome.code == case.code, outcome.err
-
-
-DEBUG_CASES = ("config-not-utf8", "items-raise", "request-raises", "corrupt-db", "locked-task-dir",
-               "unknown-model-fresh", "task-file-raises", "task-dir-under-a-file")  # fmt: skip
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.id in DEBUG_CASES], ids=lambda c: c.id)
-def test_debug_shows_the_traceback(
-    case: Case,
-    tmp_path: Path,
-    corpus_server: Any,
-    template: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    outcome = CorpusRunner(case, tmp_path, corpus_server, template).run(capsys, monkeypatch, "--debug")
-    assert "Traceback" in outcome.raw
-    assert outcome.code == case.code
 
 
 SUBPROCESS_CASES = ("request-raises", "newer-schema")
