@@ -1,8 +1,8 @@
 """``batchwright split``, ``submit`` and ``dataset``: jobs that need no Python code.
 
 ``split`` cuts batch-format JSONL files into shards under token/request/byte limits; ``submit`` runs
-batch-format JSONL files as one resumable task; ``dataset`` runs a prompt over the rows of a CSV or
-JSONL file described by a YAML job file. ``submit`` and ``dataset`` take every run option of
+batch-format JSONL files as one resumable task; ``dataset`` runs a prompt over the rows of a CSV,
+JSONL or Parquet file described by a YAML job file. ``submit`` and ``dataset`` take every run option of
 ``batchwright run`` (limits, budgets, direct API, wipes, dry run, ...).
 """
 
@@ -88,7 +88,7 @@ def dataset(
     ),
     options: RunOptions | None = None,
 ) -> None:
-    """Run a prompt over every row of a CSV/JSONL file; output joined back to the input rows."""
+    """Run a prompt over every row of a CSV/JSONL/Parquet file; output joined back to the input rows."""
     assert options is not None
     spec = load_dataset_spec(job)
     task = DatasetTask(spec)
