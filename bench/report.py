@@ -367,6 +367,11 @@ def write_report(manifest: dict[str, Any], run_dir: Path, docs: Path) -> None:
         f"{manifest.get('started_utc', '?')}, last step finished {manifest.get('finished_utc', '?')}, "
         f"at commit `{m.get('commit')}`. Do not edit the figures by hand: re-run the command. "
         "Raw per-run figures: `bench/results/run_all/*.json` (not committed).",
+        *(
+            ["", "Steps re-run afterwards (their sections show when): " + "; ".join(manifest["reruns"]) + "."]
+            if manifest.get("reruns")
+            else []
+        ),
         "",
         "## Machine",
         "",

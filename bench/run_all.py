@@ -101,12 +101,14 @@ def main() -> int:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"steps": {}}
     if not args.report_only:
         command = " ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])
-        if not args.only:  # a full invocation starts a fresh report
-            manifest = {"steps": {}}
+        now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        if args.only:  # re-running some steps (e.g. when the machine is quieter) keeps the others
+            manifest.setdefault("reruns", []).append(f"`{command}` at {now}")
+        else:  # a full invocation starts a fresh report
+            manifest = {"steps": {}, "command": command, "quick": args.quick, "started_utc": now}
             for old in RUN_DIR.glob("*.json"):
                 old.unlink()
-        manifest |= {"command": command, "quick": args.quick, "machine": machine_info()}
-        manifest.setdefault("started_utc", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+        manifest["machine"] = machine_info()
         for step in STEPS:
             if args.only and step.name not in args.only:
                 continue
