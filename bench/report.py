@@ -332,7 +332,9 @@ def step_section(name: str, step: dict[str, Any], result: dict[str, Any] | None)
     lines = [
         f"### {name}",
         "",
-        f"`{step['command']}` — started {step['started_utc']} UTC, {step['seconds']:.0f} s, "
+        f"`{step['command']}` — started {step['started_utc']} UTC"
+        + (f" at commit `{step['commit']}`" if step.get("commit") else "")
+        + f", {step['seconds']:.0f} s, "
         f"exit {step['returncode']}, "
         f"load average (1/5/15 min) before {'/'.join(f'{x:.1f}' for x in step['load_avg_before'])}, "
         f"after {'/'.join(f'{x:.1f}' for x in step['load_avg_after'])}.",
@@ -365,7 +367,7 @@ def write_report(manifest: dict[str, Any], run_dir: Path, docs: Path) -> None:
         "",
         f"Written by `{manifest.get('command', '')}` (run from the repository root), started "
         f"{manifest.get('started_utc', '?')}, last step finished {manifest.get('finished_utc', '?')}, "
-        f"at commit `{m.get('commit')}`. Do not edit the figures by hand: re-run the command. "
+        f"HEAD at the last step `{m.get('commit')}`. Do not edit the figures by hand: re-run the command. "
         "Raw per-run figures: `bench/results/run_all/*.json` (not committed).",
         *(
             ["", "Steps re-run afterwards (their sections show when): " + "; ".join(manifest["reruns"]) + "."]

@@ -68,7 +68,9 @@ def run_step(step: Step, quick: bool) -> dict:
         "command": " ".join([".venv/bin/python", f"bench/{step.script}", *args]),
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "load_avg_before": os.getloadavg(),
-    }
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=ROOT, check=False).stdout.strip(),
+    }  # fmt: skip
     print(f"[{record['started_utc']}] {step.name}: {record['command']}", flush=True)
     started = time.time()
     with log.open("w") as out:
