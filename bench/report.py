@@ -38,7 +38,8 @@ ROWS = (
 
 NOISE = """This is a shared 2-core machine: while these figures were taken, about seven engineers were running
 test suites and their own benchmarks on the same cores, so the load average (printed with every figure: the
-1-minute value when the measured process ended, or before and after each step) was far above 2. CPU time
+1-minute value when the measured process ended, or before and after each step) was at times far above 2;
+steps re-run when the machine was quieter are listed above, with their time and load. CPU time
 (user + sys of the measured process alone) is the figure least disturbed by that; wall times and throughput
 are inflated by it, and more for the side that needs more CPU. batchwright and seed runs are interleaved run
 by run, so both sides see the same load. Every figure is the median of the runs shown (min–max in brackets);
