@@ -44,6 +44,9 @@ class EngineSettings(BaseModel):
         None, description="Azure OpenAI API version (needed with azure_endpoint)."
     )
     timeout: float = Field(120.0, gt=0, description="Seconds before one API call times out.")
+    unreachable_after: float = Field(
+        300.0, gt=0, description="Stop when the API has given no answer at all for this many seconds."
+    )
 
     # --- one batch ----------------------------------------------------------------------------
     max_batch_requests: int = Field(50_000, ge=1, le=50_000, description="Requests per batch.")

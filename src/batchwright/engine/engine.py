@@ -19,6 +19,7 @@ from batchwright.engine.collect import BatchCollector
 from batchwright.engine.commit import OutcomeCommitter, ResultHook
 from batchwright.engine.direct import DirectRunner, DirectStats, direct_groups, plan_direct
 from batchwright.engine.intake import RequestIntake
+from batchwright.engine.liveness import Liveness, WatchedProvider, api_location
 from batchwright.engine.maintenance import FinalResult, Maintenance
 from batchwright.engine.planner import BatchPlanner
 from batchwright.engine.predict import CostModel
@@ -227,6 +228,8 @@ class Engine:
             self._loop = None
 
     def _runner(self, provider: Provider) -> Runner:
+        liveness = Liveness(self.settings.unreachable_after, api_location(self.settings))
+        provider = WatchedProvider(provider, liveness)  # type: ignore[assignment]
         pusher = BatchPusher(self.store, provider, self.task_id, self.work_dir)
         collector = BatchCollector(
             self.store, provider, self.committer, self.planner, self.models, self.work_dir,
@@ -239,7 +242,7 @@ class Engine:
             stop=self._stop, on_progress=self.on_direct_progress,
         )  # fmt: skip
         parts = (self.store, self.settings, provider, self.planner, pusher, collector)
-        return Runner(*parts, self._stop, direct, budgets)
+        return Runner(*parts, self._stop, direct, budgets, liveness=liveness)
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread() or self._loop is None:

@@ -14,6 +14,7 @@ from batchwright.engine.budgets import RESOURCES, BudgetLevel, Budgets, Spend, l
 from batchwright.engine.collect import BatchCollector, Collected, delete_pending_files
 from batchwright.engine.crashpoints import crashpoint
 from batchwright.engine.direct import DirectRunner, direct_groups
+from batchwright.engine.liveness import Liveness
 from batchwright.engine.planner import OPEN_STATES, BatchPlanner
 from batchwright.engine.push import BatchPusher, PushDeferred
 from batchwright.engine.types import RunSummary, StopReason
@@ -61,6 +62,8 @@ class Runner:
         stop: asyncio.Event,
         direct: DirectRunner | None = None,
         budgets: Budgets | None = None,
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -70,6 +73,7 @@ class Runner:
         self.collector = collector
         self.stop = stop
         self.direct = direct
+        self.liveness = liveness
         self.budgets = budgets if budgets is not None else load_budgets(store, settings)
         self._budget_message: str | None = None
         self._session_batches: set[int] = set()
@@ -99,6 +103,8 @@ class Runner:
                 progressed = await self._run_direct() or progressed
                 progressed = await self._fill() or progressed
             await self._guard("deleting remote files", delete_pending_files(self.store, self.provider))
+            if self.liveness is not None:
+                self.liveness.check()
             pending, open_batches = self.planner.has_pending(), self.planner.in_flight().batches
             if not pending and open_batches == 0:
                 raise _Stop(StopReason.DONE, "all requests finished")
