@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import zlib
 from collections.abc import Iterator
@@ -72,6 +73,9 @@ def _announce(_task_dir: Path) -> Iterator[None]:
 
 def main(argv: list[str]) -> int:
     """Entry point; returns the process exit code (0 only when the task is complete)."""
+    # The driver's SIGINT must count at every moment, also before the engine runs: a driver started as a
+    # background job of a non-interactive shell starts its runners with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command, task_dir, settings_path, n = argv
     settings = load_settings(Path(settings_path))
     if command == "cleanup":

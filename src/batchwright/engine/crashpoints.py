@@ -13,6 +13,13 @@ runner's environment; the runner then dies at that point exactly as ``kill -9`` 
 * ``after_commit``: results are committed, remote files not yet deleted.
 
 Unset (always, outside tests), :func:`crashpoint` is a no-op.
+
+A second hook, ``BATCHWRIGHT_TEST_SIGNAL_AT=<step>:<SIGNAL>`` (say ``engine_start:SIGINT``), makes
+:func:`signalpoint` send that signal to the own process at a named point, to prove that a signal landing
+there stops the run as promised (``SIGINT,SIGINT`` sends two, one after the other). Points:
+
+* ``before_run``: in :func:`~batchwright.tasks.run.run_task`, right before the engine runs;
+* ``engine_start``: inside the engine's event loop, before its own signal handlers are installed.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import signal
 
 _SPEC = os.environ.get("BATCHWRIGHT_TEST_CRASH_AT")
+_SIGNAL_SPEC = os.environ.get("BATCHWRIGHT_TEST_SIGNAL_AT")
 _hits: dict[str, int] = {}
 
 
@@ -34,3 +42,13 @@ def crashpoint(step: str) -> None:
     _hits[step] = _hits.get(step, 0) + 1
     if _hits[step] >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def signalpoint(step: str) -> None:
+    """Send the own process the signal the test hook names, if it names ``step``."""
+    if _SIGNAL_SPEC is None:
+        return
+    name, _, sigs = _SIGNAL_SPEC.partition(":")
+    if name == step:
+        for sig in sigs.split(","):
+            os.kill(os.getpid(), signal.Signals[sig])

@@ -17,6 +17,7 @@ import pydantic
 from batchwright.config import EngineSettings
 from batchwright.engine.collect import BatchCollector
 from batchwright.engine.commit import OutcomeCommitter, ResultHook
+from batchwright.engine.crashpoints import signalpoint
 from batchwright.engine.direct import DirectRunner, DirectStats, direct_groups, plan_direct
 from batchwright.engine.intake import RequestIntake
 from batchwright.engine.liveness import Liveness, WatchedProvider, api_location
@@ -35,6 +36,7 @@ from batchwright.store.lock import TaskLock
 
 ProviderFactory = Callable[[EngineSettings], Provider]
 _ADD_CHUNK = 10_000
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _default_provider(settings: EngineSettings) -> Provider:
@@ -205,17 +207,40 @@ class Engine:
                 summary.message += f"; {shown.one_line()}"
                 summary.pending += shown.requests
             return summary
-        return asyncio.run(self._run(only_process, wait))
+        return self._run_noting_signals(only_process, wait)
+
+    def _run_noting_signals(self, only_process: bool, wait: bool) -> RunSummary:
+        """``asyncio.run`` of the run, SIGINT/SIGTERM in hand from before the loop starts."""
+        if threading.current_thread() is not threading.main_thread():
+            return asyncio.run(self._run(only_process, wait, []))
+        early: list[signal.Signals] = []
+
+        def note(signum: int, _frame: object) -> None:
+            if signum == signal.SIGINT and signal.SIGINT in early:
+                raise KeyboardInterrupt  # a second SIGINT exits at once
+            early.append(signal.Signals(signum))
+
+        # Until the loop's handlers are in, a signal is only noted: asyncio.run's own SIGINT handler (which
+        # cancels the run into a KeyboardInterrupt) is never installed, SIGTERM does not kill the process,
+        # and an inherited "ignore SIGINT" does not swallow it.
+        previous = {sig: signal.signal(sig, note) for sig in _STOP_SIGNALS}
+        try:
+            return asyncio.run(self._run(only_process, wait, early))
+        finally:
+            for sig, handler in previous.items():
+                if signal.getsignal(sig) is note:  # the loop never took over
+                    signal.signal(sig, handler)
 
     def request_stop(self) -> None:
         """Ask a running :meth:`run` (from another thread or a callback) to stop after the current step."""
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
 
-    async def _run(self, only_process: bool, wait: bool) -> RunSummary:
+    async def _run(self, only_process: bool, wait: bool, early: list[signal.Signals]) -> RunSummary:
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        uninstall = self._install_signals()  # first: a signal while the client is built stops cleanly too
+        signalpoint("engine_start")  # test hook (see crashpoints), a no-op outside tests
+        uninstall = self._install_signals(early)  # first: a signal while the client is built stops cleanly
         provider = None
         try:
             provider = self._provider_factory(self.settings)
@@ -244,7 +269,8 @@ class Engine:
         parts = (self.store, self.settings, provider, self.planner, pusher, collector)
         return Runner(*parts, self._stop, direct, budgets, liveness=liveness)
 
-    def _install_signals(self) -> Callable[[], None]:
+    def _install_signals(self, early: list[signal.Signals]) -> Callable[[], None]:
+        """SIGINT/SIGTERM set the stop event, once; ``early`` signals (noted before) count as arrived now."""
         if threading.current_thread() is not threading.main_thread() or self._loop is None:
             return lambda: None
         loop, stop = self._loop, self._stop
@@ -254,11 +280,13 @@ class Engine:
             stop.set()
             loop.remove_signal_handler(sig)  # a second signal gets the default behaviour: exit at once
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, first, sig)
+        for sig in early:
+            first(sig)
 
         def uninstall() -> None:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in _STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
 
         return uninstall

@@ -17,6 +17,7 @@ from typing import Any
 
 from batchwright.config import EngineSettings
 from batchwright.engine import Engine
+from batchwright.engine.crashpoints import signalpoint
 from batchwright.engine.types import RequestSpec, RunSummary
 from batchwright.errors import BatchwrightError, ConfigError, ExitCode, InputError, TaskDefinitionError
 from batchwright.store.db import DB_NAME, Store
@@ -203,6 +204,7 @@ def run_task(
         sent = True
         with monitor(task_dir) if monitor is not None else contextlib.nullcontext() as view:
             engine.on_direct_progress = getattr(view, "direct_progress", None)
+            signalpoint("before_run")  # test hook (see crashpoints), a no-op outside tests
             report.summary = engine.run(only_process=only_process, wait=wait)
         report.rejected = hook.rejected
         counts = engine.counts()
