@@ -65,3 +65,18 @@ def test_a_second_sigint_as_the_engine_starts_exits_at_once(local_server, tmp_pa
     assert proc.returncode == -signal.SIGINT, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == ["running"]
     assert proc.stderr.rstrip().endswith("KeyboardInterrupt"), proc.stderr
+
+
+def test_a_second_sigint_queued_behind_the_first_exits_at_once(local_server, tmp_path):
+    """Two SIGINTs that reach the event loop together (it was busy when both arrived) are still two:
+    the second exits at once instead of being taken for the first one again."""
+    proc = _run_runner(local_server, tmp_path, "engine_handlers:SIGINT,SIGINT")
+    assert proc.returncode == -signal.SIGINT, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == ["running"]
+    assert proc.stderr.rstrip().endswith("KeyboardInterrupt"), proc.stderr
+
+
+def test_a_sigterm_once_the_handlers_are_in_stops_cleanly(local_server, tmp_path):
+    proc = _run_runner(local_server, tmp_path, "engine_handlers:SIGTERM")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("interrupted"), proc.stdout

@@ -20,6 +20,7 @@ there stops the run as promised (``SIGINT,SIGINT`` sends two, one after the othe
 
 * ``before_run``: in :func:`~batchwright.tasks.run.run_task`, right before the engine runs;
 * ``engine_start``: inside the engine's event loop, before its own signal handlers are installed.
+* ``engine_handlers``: right after they are installed (signals sent there queue up until the loop waits).
 """
 
 from __future__ import annotations

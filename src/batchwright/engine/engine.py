@@ -241,6 +241,7 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         signalpoint("engine_start")  # test hook (see crashpoints), a no-op outside tests
         uninstall = self._install_signals(early)  # first: a signal while the client is built stops cleanly
+        signalpoint("engine_handlers")
         provider = None
         try:
             provider = self._provider_factory(self.settings)
@@ -276,7 +277,13 @@ class Engine:
         loop, stop = self._loop, self._stop
         assert stop is not None
 
+        handled: set[signal.Signals] = set()
+
         def first(sig: signal.Signals) -> None:
+            if sig in handled:  # a second signal that queued up before the first was handled
+                signal.raise_signal(sig)  # gets the default behaviour too
+                return
+            handled.add(sig)
             stop.set()
             loop.remove_signal_handler(sig)  # a second signal gets the default behaviour: exit at once
 
