@@ -11,10 +11,8 @@ The task API is re-exported here (imported on first use, so ``import batchwright
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from batchwright.errors import BatchwrightError, ExitCode
+from batchwright.lazy_exports import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -37,7 +35,4 @@ _LAZY = {
 __all__ = ["BatchwrightError", "ExitCode", "__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'batchwright' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -14,8 +14,7 @@ completes, then checks the task database, the exported output and the server's l
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from batchwright.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "Check": "batchwright.chaos.checks",
@@ -27,8 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    """Import lazily, so the runner process (``python -m batchwright.chaos.runner``) starts light."""
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'batchwright.chaos' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ Public API (imported lazily, so ``batchwright.server.backend`` stays light)::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from batchwright.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "ServerConfig": "batchwright.server.config",
@@ -25,7 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'batchwright.server' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
